@@ -113,17 +113,15 @@ def timed_methods(lm, names=("loglikelihood", "generate_until", "loglikelihood_r
 
 
 def load_task(name: str, shots: int, data_dir: str, lm):
-    """Our task through lm_eval_ja's TaskManager, prepared as lm_eval_ja.evaluator does."""
-    from lm_eval_ja.evaluator import seed_everything, task_manager
+    """Our task built as lm_eval_ja.evaluator builds it: from its spec, with the model's facts."""
+    from lm_eval_ja.evaluator import RunConfig, load_task as build_task, seed_everything
+    from lm_eval_ja.models.facts import ModelFacts
+    from lm_eval_ja.selection import Selection
 
     seed_everything()
-    loaded = task_manager(metadata={"data_dir": data_dir})
-    task = loaded.load([name])["tasks"][name]
+    cfg = RunConfig(model="", model_args="", selection=Selection.of([name], shots), data_dir=data_dir)
+    task = build_task(name, cfg, ModelFacts.from_lm(lm))
     task.set_config(key="num_fewshot", value=shots)
-    if hasattr(task, "set_tokenizer"):
-        task.set_tokenizer(lm.tokenizer)
-    if hasattr(task, "set_model_limits"):
-        task.set_model_limits(lm.max_length, getattr(lm, "max_gen_toks", None))
     return task
 
 
@@ -279,9 +277,9 @@ def worker_ideal(args) -> dict:
 
 
 def _max_length(model) -> int:
-    from lm_eval_ja.models.hf_causal import _default_max_length
+    from lm_eval_ja.models.hf_causal import default_max_length
 
-    return _default_max_length(model.config, None)
+    return default_max_length(model.config, None)
 
 
 # ----------------------------------------------------------------------------------------------------------

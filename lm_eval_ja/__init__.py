@@ -4,18 +4,18 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-_ROOT = Path(__file__).resolve().parent.parent
-#: Folder of task YAML files, usable as ``lm_eval --include_path``.
-TASKS_DIR = _ROOT / "tasks"
+_PACKAGE = Path(__file__).resolve().parent
+#: Folder of the generated task YAML files, usable as ``lm_eval --include_path``.
+TASKS_DIR = _PACKAGE / "tasks"
 #: Folder of versioned prompt templates (one file per prompt version).
-TEMPLATES_DIR = _ROOT / "prompt_templates"
+TEMPLATES_DIR = _PACKAGE / "prompt_templates"
 
 
 def list_tasks() -> list[str]:
-    """Every task name lm-eval-ja defines."""
-    from lm_eval_ja.evaluator import our_task_names
+    """Every task, group and suite name lm-eval-ja defines."""
+    from lm_eval_ja.benchmarks import registry
 
-    return our_task_names()
+    return registry.all_names()
 
 
 def simple_evaluate(model, model_args: str = "", tasks=(), num_fewshot=None, limit=None, *, batch_size=None,
@@ -27,12 +27,12 @@ def simple_evaluate(model, model_args: str = "", tasks=(), num_fewshot=None, lim
     ``tasks`` names, patterns or suites (``"ja8"``); ``num_fewshot`` / ``limit`` one value for all tasks
     or one per task. ``options`` are the remaining :class:`lm_eval_ja.evaluator.RunConfig` fields.
     """
-    from lm_eval_ja import evaluator as ev
+    from lm_eval_ja import evaluator, selection
 
-    names, shots, limits = ev.resolve_tasks(tasks, num_fewshot, limit)
-    cfg = ev.RunConfig(model=model if isinstance(model, str) else type(model).__name__, model_args=model_args,
-                       tasks=names, num_fewshot=shots, limit=limits, batch_size=batch_size, device=device,
-                       bootstrap_iters=bootstrap_iters, seed=seed, data_dir=data_dir, log_samples=log_samples,
-                       **options)
-    lm = ev.build_model(model, model_args, batch_size=batch_size, device=device) if isinstance(model, str) else model
-    return ev.evaluate_tasks(lm, cfg)
+    chosen = selection.select(tasks, num_fewshot, limit)
+    cfg = evaluator.RunConfig(model=model if isinstance(model, str) else type(model).__name__, model_args=model_args,
+                              selection=chosen, batch_size=batch_size, device=device, bootstrap_iters=bootstrap_iters,
+                              seed=seed, data_dir=data_dir, log_samples=log_samples, **options)
+    lm = evaluator.build_model(model, model_args, batch_size=batch_size, device=device) if isinstance(model, str) \
+        else model
+    return evaluator.evaluate_tasks(lm, cfg)

@@ -74,12 +74,14 @@ def _output_paths(output_path: str | None) -> tuple[Path | None, Path]:
 def run(args: argparse.Namespace) -> int:
     from lm_eval_ja import TASKS_DIR
     from lm_eval_ja import evaluator as ev
+    from lm_eval_ja import results as res
+    from lm_eval_ja.selection import available_names, select
 
     if args.tasks_dir:
         print(TASKS_DIR)
         return 0
     if args.list_tasks:
-        print("\n".join(ev.our_task_names()))
+        print("\n".join(available_names()))
         return 0
     if not args.model:
         raise UserError("--model is required, e.g. --model hf-causal --model_args pretrained=<model id or path>.")
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--tasks is required, e.g. --tasks jcommonsenseqa-1.1-0.3,jnli-1.1-0.3 (see --list_tasks).")
     if args.provide_description:
         raise UserError("--provide_description is not supported (the reference rejected it too); drop it.")
-    tasks, num_fewshot, limit = ev.resolve_tasks(args.tasks, args.num_fewshot, args.limit, args.include_builtin)
+    selection = select(args.tasks, args.num_fewshot, args.limit, args.include_builtin)
     description_dict = None
     if args.description_dict_path:
         try:
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         print("note: --check_integrity / --decontamination_ngrams_path have no effect in lm-eval-ja", file=sys.stderr)
 
     cfg = ev.RunConfig(
-        model=args.model, model_args=args.model_args, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
+        model=args.model, model_args=args.model_args, selection=selection,
         batch_size=batch_size, device=args.device, no_cache=args.use_cache is None,
         bootstrap_iters=args.bootstrap_iters, description_dict=description_dict, seed=args.seed,
         data_dir=args.data_dir, log_samples=args.log_samples, apply_chat_template=args.apply_chat_template,
@@ -125,16 +127,16 @@ def run(args: argparse.Namespace) -> int:
 
     def save(result, samples):
         if out_path is not None:
-            ev.write_json_atomic(out_path, result)
+            res.write_json_atomic(out_path, result)
         for task, rows in samples.items():
             stem = out_path.stem if out_path is not None else "result"
-            ev.write_samples(out_dir / f"{stem}.samples.{task}.jsonl", rows)
+            res.write_samples(out_dir / f"{stem}.samples.{task}.jsonl", rows)
 
     result, _ = ev.evaluate_tasks(lm, cfg, on_task_done=save)
     print(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"{args.model} ({args.model_args}), limit: {args.limit}, num_fewshot: {num_fewshot}, "
+    print(f"{args.model} ({args.model_args}), limit: {args.limit}, num_fewshot: {selection.num_fewshot}, "
           f"batch_size: {args.batch_size}")
-    print(ev.make_table(result))
+    print(res.make_table(result))
     if out_path is not None:
         print(f"wrote {out_path}")
     return 0

@@ -1,11 +1,12 @@
-"""Japanese text normalisation shared by the metrics (one place, one behaviour).
+"""Japanese text normalisation shared by the metrics and scorers (one place, one behaviour).
 
-:func:`normalize_answer` is the jp-stable *jasquad* normalisation (JSQuAD / JaQuAD / JAQKET v2
-exact match and F1): emoji removal, then ``neologdn.normalize`` with its defaults, then whitespace
-collapsing. It does not lower-case and does not remove punctuation.
-
-:func:`nfkc` and :func:`fullwidth_digits_to_ascii` are *not* part of any jp-stable metric; they are
-helpers for lenient variants (e.g. an MGSM metric that accepts full-width digits).
+* :func:`normalize_answer` is the jp-stable *jasquad* normalisation (jasquad exact match and F1): emoji
+  removal, then ``neologdn.normalize`` with its defaults, then whitespace collapsing. It does not lower-case
+  and does not remove punctuation.
+* :func:`nfkc`, :func:`fullwidth_digits_to_ascii` and :func:`normalize_numbers` (``1万2000`` → ``12000``) are
+  *not* part of any jp-stable metric; they serve lenient variants.
+* :func:`answer_line`, :func:`normalize_label`, :func:`normalize_chars` and the number readers serve the
+  instruction-style generation tasks (the answer is the first line; labels and numbers compared leniently).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ __all__ = [
     "normalize_answer",
     "nfkc",
     "fullwidth_digits_to_ascii",
+    "answer_line",
+    "normalize_label",
+    "normalize_chars",
+    "NUMBER_RE",
+    "parse_number",
+    "first_number",
+    "last_number",
+    "numbers_equal",
+    "normalize_numbers",
 ]
 
 # Code-point ranges removed after the per-character emoji.is_emoji pass (as jasquad does):
@@ -80,21 +90,7 @@ def fullwidth_digits_to_ascii(s: str) -> str:
     """Replace only the full-width digits ``０``..``９`` by ``0``..``9``; everything else is kept."""
     return s.translate(_FULLWIDTH_DIGITS)
 
-# ----------------------------------------------------------------------------- llm-jp-style answers
-# Extraction and normalisation for the generation tasks of lm_eval_ja.llmjp (JSTS, JEMHopQA, NIILC,
-# JaNLI, Jamp, JSeM, JSICK, MAWPS-ja). None of this is part of a jp-stable metric.
-
-__all__ += [
-    "answer_line",
-    "normalize_label",
-    "normalize_chars",
-    "NUMBER_RE",
-    "parse_number",
-    "first_number",
-    "last_number",
-    "numbers_equal",
-]
-
+# ----------------------------------------------------------------------------- generated answers
 
 def answer_line(text: str) -> str:
     """The model's answer in a generation: its first non-empty line, stripped (``""`` if there is none).
@@ -168,3 +164,41 @@ def numbers_equal(a: float | None, b: float | None) -> bool:
     import math
 
     return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# ----------------------------------------------------------------------------- numbers with Japanese units
+
+_BIG_UNITS = {"万": 10**4, "億": 10**8, "兆": 10**12}
+_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
+# One group of a number written with Japanese units: digits, optionally 千, optionally 万/億/兆, at least one unit.
+_UNIT_GROUP = rf"{_NUM}(?:千[万億兆]?|[万億兆])"
+# "1万2000", "3億5千万", "2.5万", "1千": digits before every group, plain digits may follow.
+_UNIT_NUMBER_RE = re.compile(rf"(?:{_UNIT_GROUP})+(?:{_NUM})?")
+_UNIT_PART_RE = re.compile(rf"({_NUM})(千)?([万億兆])?")
+_MINUS_RE = re.compile(r"[\u2212\u2012\u2013\u2014\u2015\uFE63]")  # minus sign / dashes NFKC leaves alone
+
+
+def _unit_number(match: re.Match) -> str:
+    total = 0.0
+    section = 0.0  # the part below the next 万/億/兆 (e.g. "2千" in "1万2千")
+    for part in _UNIT_PART_RE.finditer(match.group(0)):
+        value = float(part.group(1).replace(",", "")) * (1000 if part.group(2) else 1)
+        if part.group(3):
+            total += (section + value) * _BIG_UNITS[part.group(3)]
+            section = 0.0
+        else:
+            section += value
+    total += section
+    return str(int(total)) if total.is_integer() else repr(total)
+
+
+def normalize_numbers(text: str) -> str:
+    """Rewrite numbers into the ASCII form the extractor reads.
+
+    NFKC (full-width digits, commas, periods and minus: ``１，２３４`` -> ``1,234``), minus-like dashes to
+    ``-``, then numbers with Japanese units written with digits to plain integers (``1万2000`` ->
+    ``12000``, ``3億5千万`` -> ``350000000``, ``2.5万`` -> ``25000``). Kanji numerals without digits
+    (``十二``) are left alone.
+    """
+    text = _MINUS_RE.sub("-", nfkc(text))
+    return _UNIT_NUMBER_RE.sub(_unit_number, text)

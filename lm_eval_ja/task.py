@@ -1,107 +1,156 @@
-"""``JaTask``: an lm-eval ConfigurableTask that follows the jp-stable protocol.
+"""``JaTask``: the one lm-eval task class of lm-eval-ja; everything benchmark-specific comes from its spec.
 
-Task YAML files select it with ``class: !function lm_eval_ja.task.JaTask`` and describe the task
-with ``dataset_path`` (the benchmark: its document converter), ``dataset_kwargs`` (the data
-source) and ``metadata.ja`` (template key, prompt version, label strings, stratified sampling). What differs from a stock lm-eval task:
+A task is built from its name alone: :func:`lm_eval_ja.benchmarks.registry.resolve` gives the benchmark spec, the
+task version and the prompt version, and :func:`task_config` turns them into the lm-eval config (the generated
+task YAML under ``lm_eval_ja/tasks/`` holds only ``class`` and ``task``, so plain ``lm_eval --include_path`` runs
+build exactly the same task). What the class adds to a stock lm-eval ConfigurableTask:
 
-* evaluation documents are the reference's ``random.Random(42)`` shuffle of the split, so
-  ``--limit N`` means the first N documents of the reference order;
-* few-shot draws come from the same generator, in that order (:mod:`lm_eval_ja.sampling`);
-* the prompt is ``description + shots joined and followed by fewshot_sep + query`` (no target
-  delimiter: continuations are the bare choice strings);
-* generation stops at the template's SEP and is capped at the longest gold answer's token count
-  under the evaluated model's tokenizer (set by :meth:`set_tokenizer`);
-* per-document metrics and their aggregations are the reference's.
-
-What differs between benchmarks (requests, scoring, the MGSM / JAQKET v2 shot-shrinking budget, 0-shot-only
-XWinograd) is a :class:`lm_eval_ja.benchmarks.Benchmark` strategy selected by ``dataset_path``. A task without
-``metadata.ja.prompt_version`` (XWinograd) has no prompt: empty description, text and target.
+* **data** through :func:`lm_eval_ja.data.load_splits` from the spec's sources, converted by its converter and
+  split by its split policy;
+* **shots** by the spec's sampler: ``reference`` — one ``random.Random(seed)`` shuffles the evaluated documents
+  (so ``--limit N`` means the first N of the reference order) and draws each document's shots in that order,
+  re-drawing with one shot fewer while a prompt exceeds the spec's budget; ``first_n`` — every document gets the
+  first n of the pool (shuffled once for ``first_n_shuffled``);
+* **prompt** from the versioned template; ``reference`` assembly is ``description + shots (text + target +
+  fewshot_sep) + query`` with lm-eval-ja's chat turns, ``lm-eval`` assembly is lm-eval's own;
+* **requests** from the spec's builder (generation caps, stop strings, prompt truncation), using the
+  :class:`~lm_eval_ja.models.facts.ModelFacts` handed to the task;
+* **scoring** as a stage after responses: :meth:`apply_filters` runs the spec's batched scorer over every document
+  once all responses are in, and :meth:`process_results` hands lm-eval the items to aggregate.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import random
 from typing import Any, Callable
 
 import datasets
 from lm_eval.api.task import ConfigurableTask
 
-from lm_eval_ja import docs as doc_converters
-from lm_eval_ja.benchmarks import BENCHMARKS
+from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.data import load_splits
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.models.facts import ModelFacts
 from lm_eval_ja.sampling import REFERENCE_SEED, ReferenceSampler
 from lm_eval_ja.templates import PromptTemplate, load_template
 
 log = logging.getLogger("lm_eval_ja")
 
-# Target strings shown after each shot, by benchmark, unless a template overrides them.
-DEFAULT_TARGETS = {name: bench.default_target for name, bench in BENCHMARKS.items()}
-# What the reference's hf-causal uses when the task is not told the model's limits (plain lm-eval runs).
-DEFAULT_MAX_LENGTH = 2048
-DEFAULT_MAX_GEN_TOKS = 256
-
 _POS = "_eval_pos"  # position of a document in the reference's shuffled evaluation order
 
 
-class JaTask(ConfigurableTask):
-    """A Japanese task reproducing the reference harness (see module docstring)."""
+def task_config(name: str) -> dict[str, Any]:
+    """The lm-eval config of task ``name`` (built from its spec), or a UserError for an unknown name."""
+    resolved = registry.resolve(name)
+    if resolved is None:
+        raise UserError(f"Unknown task {name!r}; run with --list_tasks to see every task name.")
+    bench, version = resolved.benchmark, resolved.version
+    config: dict[str, Any] = {
+        "task": name,
+        "output_type": bench.output_type,
+        "test_split" if bench.eval_split == "test" else "validation_split": bench.eval_split,
+        "target_delimiter": "",
+        "metric_list": [{"metric": m.name, "aggregation": m.aggregation, "higher_is_better": m.higher_is_better}
+                        for m in bench.metrics],
+        "metadata": {"version": version.result_version},
+    }
+    if bench.train_split:
+        config.update(training_split=bench.train_split, fewshot_split=bench.train_split)
+    if bench.generation_kwargs is not None:
+        config["generation_kwargs"] = dict(bench.generation_kwargs)
+    if bench.num_fewshot is not None:
+        config["num_fewshot"] = bench.num_fewshot
+    return config
 
-    def __init__(self, config: dict[str, Any] | None = None, **kwargs):
-        config = dict(config or {})
-        config.pop("class", None)
-        meta = dict(config.get("metadata") or {})
-        ja = meta.get("ja") or {}
-        self.ja = ja
-        self.benchmark = config["dataset_path"]
-        self.spec = BENCHMARKS[self.benchmark]
-        if ja.get("prompt_version") is None:  # no prompt at all (XWinograd: the model scores bare sentences)
-            self.template = PromptTemplate(task_key=self.benchmark, prompt_version="", name="", description="",
-                                           text="", target=self.spec.default_target, sep="\n", fewshot_sep="\n\n",
-                                           labels=tuple(ja["labels"]) if ja.get("labels") else None)
-        else:
-            self.template = load_template(
-                ja.get("template", self.benchmark),
-                str(ja["prompt_version"]),
-                default_target=self.spec.default_target,
-                labels=ja.get("labels"),
-            )
+
+class JaTask(ConfigurableTask):
+    """A Japanese task following its benchmark spec (see the module docstring)."""
+
+    def __init__(self, config: dict[str, Any] | None = None, facts: ModelFacts | None = None,
+                 description_override: str | None = None, **kwargs):
+        given = dict(config or {})
+        given.pop("class", None)
+        name = given["task"]
+        resolved = registry.resolve(name)
+        if resolved is None:
+            raise UserError(f"Unknown task {name!r}; run with --list_tasks to see every task name.")
+        self.spec, self.task_version = resolved.benchmark, resolved.version
+        # The spec gives the config; a YAML or caller may add metadata (lm-eval passes model_args there).
+        config = task_config(name)
+        config["metadata"] = {**(given.get("metadata") or {}), **config["metadata"]}
+        meta = config["metadata"]
         self.data_dir = meta.get("data_dir")
-        self.fewshot_seed = int(meta.get("fewshot_seed", REFERENCE_SEED))
-        self.tokenizer = None
-        self._max_length: int | None = None
-        self._max_gen_toks: int | None = None
-        self.data_sources: dict[str, dict[str, Any]] = {}
+        self.seed = int(meta.get("fewshot_seed", REFERENCE_SEED))
+        self.facts = facts if facts is not None else ModelFacts.from_model_args(meta)
+        self.template = self._template(resolved.prompt_version)
+        self.description_override = description_override
+        self.data_sources: dict[str, Any] = {}
+        self._scored: dict[str, dict[str, Any]] = {}
+        if self.spec.prompt_style == "lm-eval":
+            config.update(
+                description=self.description(),
+                fewshot_delimiter=self.template.fewshot_sep,
+                fewshot_config={"sampler": "first_n"},
+            )
+        if self.spec.output_type == "multiple_choice":
+            config["doc_to_choice"] = list(self.template.labels) if self.spec.prompt_style == "lm-eval" else "choices"
+        # Scoring is process_results below; naming it here stops lm-eval from looking the metric names up in its
+        # registry and in HF evaluate.
+        config["process_results"] = self.process_results
         super().__init__(config=config, **kwargs)
-        self.VERSION = meta.get("version", self.VERSION)
+        self.VERSION = meta["version"]
+
+    def _template(self, prompt_version: str | None) -> PromptTemplate:
+        labels = self.task_version.labels
+        if prompt_version is None:  # no prompt at all (XWinograd: the model scores bare sentences)
+            return PromptTemplate(task_key=self.spec.name, prompt_version="", name="", description="", text="",
+                                  target=self.spec.default_target, sep="\n", fewshot_sep="\n\n",
+                                  labels=tuple(labels) if labels else None)
+        return load_template(self.task_version.template, prompt_version, default_target=self.spec.default_target,
+                             labels=labels, templates_dir=registry.family_of(self.spec).prompt_templates)
 
     # ------------------------------------------------------------------ data
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs) -> None:
-        loaded = load_splits(self.config.task, dataset_kwargs or {}, self.data_dir)
-        self.data_sources = {split: src.as_dict() for split, src in loaded.sources.items()}
-        convert = doc_converters.CONVERTERS[self.benchmark]
-        splits = {}
-        for split, rows in loaded.splits.items():
-            docs = [{**convert(r), "_raw_index": i} for i, r in enumerate(rows)]
-            splits[split] = docs
-        eval_split = self.config.test_split or self.config.validation_split
-        train = splits.get(self.config.training_split) if self.config.training_split else None
-        self._train_list = train or []
-        targets = [self.template.doc_to_target(d) for d in self._train_list] if self.ja.get("stratified") else None
-        self._sampler = ReferenceSampler(
-            len(splits[eval_split]), len(self._train_list), stratified=bool(self.ja.get("stratified")),
-            train_targets=targets, seed=self.fewshot_seed,
-        )
-        shuffled = [{**splits[eval_split][i], _POS: pos} for pos, i in enumerate(self._sampler.order)]
-        self._eval_by_pos = shuffled
-        self.dataset = datasets.DatasetDict(
-            {eval_split: datasets.Dataset.from_list(shuffled),
-             **({self.config.training_split: datasets.Dataset.from_list(train)} if train else {})}
-        )
+        spec, name = self.spec, self.config.task
+        loaded = load_splits(name, spec.sources, spec.format, registry.readers(), self.data_dir)
+        sources = {split: src.as_dict() for split, src in loaded.sources.items()}
+        paths = {split: src.path for split, src in loaded.sources.items()}
+        rows, convert = loaded.splits, spec.convert
+        if spec.sampler == "reference":
+            # The reference keeps each row's index in its split file (the conformance cases refer to it).
+            rows = {split: [{**r, "_raw_index": i} for i, r in enumerate(split_rows)] for split, split_rows in rows.items()}
+            convert = _keeping_raw_index(spec.convert)
+        evaluated, pool, notes = spec.split(name, rows, convert, spec.eval_split, spec.train_split, paths)
+        if not evaluated:
+            raise UserError(f"{name}: the evaluated split is empty; check the data files under --data_dir.")
+        self._pool = pool
+        if spec.sampler == "reference":
+            targets = [self.template.doc_to_target(d) for d in pool] if self.task_version.stratified else None
+            self._sampler = ReferenceSampler(len(evaluated), len(pool), stratified=self.task_version.stratified,
+                                             train_targets=targets, seed=self.seed)
+            evaluated = [{**evaluated[i], _POS: pos} for pos, i in enumerate(self._sampler.order)]
+            self.data_sources = sources
+        else:
+            if spec.sampler == "first_n_shuffled":
+                random.Random(self.seed).shuffle(pool)
+                notes["shots"] = f"shot pool shuffled with random.Random({self.seed}); shots are its first n"
+            else:
+                notes["shots"] = "shots are the first n of the shot pool, in file order"
+            self.data_sources = {**sources, "derived": {"test_docs": len(evaluated), "shot_pool": len(pool), **notes}}
+        self._evaluated = evaluated
+        eval_split, train_split = spec.eval_split, spec.train_split or "train"
+        self.dataset = datasets.DatasetDict({
+            eval_split: datasets.Dataset.from_list(evaluated),
+            **({train_split: datasets.Dataset.from_list(pool)} if pool else {}),
+        })
 
     def fewshot_docs(self):
-        return self._train_list or None
+        if not self._pool:
+            return None
+        return self._pool if self.spec.sampler == "reference" else self.dataset[self.spec.train_split or "train"]
 
     # ------------------------------------------------------------------ prompt
 
@@ -109,35 +158,49 @@ class JaTask(ConfigurableTask):
         return self.template.doc_to_text(doc)
 
     def doc_to_target(self, doc, doc_to_target=None):
+        if self.spec.prompt_style == "lm-eval" and self.spec.output_type == "multiple_choice":
+            return int(doc["label"])  # lm-eval's convention: the gold index into doc_to_choice
         return self.template.doc_to_target(doc)
 
     def doc_to_choice(self, doc, doc_to_choice=None):
         return self.template.doc_to_choice(doc)
 
+    def description(self) -> str:
+        """The description: a user one (--description_dict_path) plus the few-shot separator, else the template's."""
+        if self.description_override:
+            return self.description_override + self.template.fewshot_sep
+        return self.template.render_description(self.task_version.template_fields)
+
     def shots(self, doc: dict[str, Any], num_fewshot: int) -> list[dict[str, Any]]:
         """The reference's few-shot examples for ``doc`` (sampled in the shuffled evaluation order).
 
         For benchmarks with a prompt budget (MGSM, JAQKET v2) a prompt that is too long for the model is
-        re-drawn with one shot fewer, from the same generator, as the reference does; that needs the
-        evaluated model's tokenizer and limits (:meth:`set_tokenizer`, :meth:`set_model_limits`).
+        re-drawn with one shot fewer, from the same generator, as the reference does.
         """
+        self._check_shots(num_fewshot)
+        if num_fewshot == 0:
+            return []
+        fits = self._fits if self.spec.shot_budget is not None and self.facts.tokenizer is not None else None
+        return [self._pool[i] for i in self._sampler.shots(doc[_POS], num_fewshot, fits)]
+
+    def _check_shots(self, num_fewshot: int) -> None:
         if num_fewshot and self.spec.zero_shot_only:
             raise UserError(f"{self.config.task} is evaluated 0-shot only (the model scores the bare sentences); "
                             f"use --num_fewshot 0 for it.")
-        if num_fewshot == 0:
-            return []
-        if not self._train_list:
-            raise UserError(f"{self.config.task} has no training split to draw {num_fewshot} shots from; use --num_fewshot 0.")
-        fits = self._fits if self.spec.shot_budget is not None and self.get_tokenizer() is not None else None
-        return [self._train_list[i] for i in self._sampler.shots(doc[_POS], num_fewshot, fits)]
+        if num_fewshot and not self._pool:
+            raise UserError(f"{self.config.task} has no shot pool to draw {num_fewshot} shots from; "
+                            "use --num_fewshot 0.")
+        if num_fewshot > len(self._pool) and self._pool:
+            raise UserError(f"{self.config.task}: --num_fewshot {num_fewshot} is more than the {len(self._pool)} "
+                            f"examples of its shot pool.")
 
     def _fits(self, position: int, indices: list[int]) -> bool:
         """Whether the reference prompt of the document at ``position`` with these shots fits its budget."""
-        doc = self._eval_by_pos[position]
+        doc = self._evaluated[position]
         budget = self.spec.shot_budget(self, doc)
         if budget is None:
             return True
-        n_tokens = len(self.encode(self.plain_context(doc, [self._train_list[i] for i in indices])))
+        n_tokens = len(self.facts.encode(self.plain_context(doc, [self._pool[i] for i in indices])))
         if n_tokens <= budget:
             return True
         if not indices:
@@ -150,22 +213,21 @@ class JaTask(ConfigurableTask):
         """The reference prompt: description, then each shot's text + target + few-shot separator, then the query."""
         sep = self.template.fewshot_sep
         examples = "".join(self.doc_to_text(ex) + self.doc_to_target(ex) + sep for ex in shot_docs)
-        return self.description_text() + examples + self.doc_to_text(doc)
-
-    def description_text(self) -> str:
-        """The description as the reference uses it: a user one plus the few-shot separator, else the template's."""
-        user = (self.ja.get("description_override") or "")
-        if user:
-            return user + self.template.fewshot_sep
-        return self.template.render_description()
+        return self.description() + examples + self.doc_to_text(doc)
 
     def fewshot_context(self, doc, num_fewshot, system_instruction=None, apply_chat_template=False,
                         fewshot_as_multiturn=False, chat_template: Callable[..., str] | None = None,
                         gen_prefix=None, **kwargs) -> str:
+        if self.spec.prompt_style == "lm-eval":
+            self._check_shots(num_fewshot)
+            return super().fewshot_context(doc, num_fewshot, system_instruction=system_instruction,
+                                           apply_chat_template=apply_chat_template,
+                                           fewshot_as_multiturn=fewshot_as_multiturn, chat_template=chat_template,
+                                           gen_prefix=gen_prefix, **kwargs)
         sep = self.template.fewshot_sep
         examples = [(self.doc_to_text(ex), self.doc_to_target(ex)) for ex in self.shots(doc, num_fewshot)]
         query = self.doc_to_text(doc)
-        description = self.description_text()
+        description = self.description()
         if apply_chat_template and chat_template is not None:
             system = sep.join(s for s in (system_instruction, description.rstrip()) if s)
             messages = [{"role": "system", "content": system}] if system else []
@@ -182,100 +244,49 @@ class JaTask(ConfigurableTask):
 
     # ------------------------------------------------------------------ requests
 
-    def set_tokenizer(self, tokenizer) -> None:
-        """Give the task the evaluated model's tokenizer (generation caps, prompt budgets, XLSum's rouge2)."""
-        self.tokenizer = tokenizer
-        self._sampler.reset()
-
-    def set_model_limits(self, max_length: int | None, max_gen_toks: int | None) -> None:
-        """The evaluated model's context length and generation cap (MGSM / JAQKET v2 / XLSum prompt budgets)."""
-        self._max_length = int(max_length) if max_length else None
-        self._max_gen_toks = int(max_gen_toks) if max_gen_toks else None
-        self._sampler.reset()
-
-    def get_tokenizer(self):
-        """The evaluated model's tokenizer: set by the evaluator, else loaded from the model_args metadata."""
-        if self.tokenizer is None:
-            self.tokenizer = _tokenizer_from_metadata(self.config.metadata or {}, self.benchmark)
-        return self.tokenizer
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` under the evaluated model's tokenizer, without special tokens."""
-        return self.get_tokenizer().encode(text, add_special_tokens=False)
-
-    @property
-    def max_length(self) -> int:
-        if self._max_length is None:
-            self._max_length = _max_length_from_metadata(self.config.metadata or {})
-        return self._max_length
-
-    @property
-    def max_gen_toks(self) -> int:
-        if self._max_gen_toks is None:
-            meta = self.config.metadata or {}
-            self._max_gen_toks = int(meta.get("max_gen_toks") or DEFAULT_MAX_GEN_TOKS)
-        return self._max_gen_toks
-
-    def gold_answer_tokens(self, doc) -> int | None:
-        """Token count of the longest gold answer (the reference hf-causal generation cap); None without a tokenizer."""
-        if self.get_tokenizer() is None:
-            return None
-        return max(len(self.encode(a)) for a in doc["answers"]["text"])
-
     def construct_requests(self, doc, ctx, **kwargs):
+        if self.spec.requests is None:
+            return super().construct_requests(doc, ctx, **kwargs)
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
         return self.spec.requests(self, doc, ctx, kwargs)
 
-    # ------------------------------------------------------------------ metrics
+    # ------------------------------------------------------------------ scoring
 
     def metric_names(self):
         return self._aggregation_list
 
+    def apply_filters(self):
+        """lm-eval's filters, then the scoring stage: the spec's scorer over every document at once."""
+        out = super().apply_filters()
+        by_doc: dict[int, list] = {}
+        for instance in self.instances:
+            by_doc.setdefault(instance.doc_id, []).append(instance)
+        docs, responses = [], []
+        for instances in by_doc.values():
+            instances.sort(key=lambda x: x.idx)
+            docs.append(instances[0].doc)
+            responses.append([inst.filtered_resps[next(iter(inst.filtered_resps))] for inst in instances])
+        scorer = self.spec.scorer(self)
+        self._scored = {_doc_key(doc): metrics for doc, metrics in zip(docs, scorer.score(docs, responses))}
+        return out
+
     def process_results(self, doc, results):
-        metrics = self.spec.results(self, doc, results)
+        metrics = self._scored.get(_doc_key(doc))
+        if metrics is None:  # called outside lm-eval's evaluate (no scoring stage ran): score this document alone
+            metrics = self.spec.scorer(self).score([doc], [results])[0]
         return {k: v for k, v in metrics.items() if k in self._aggregation_list}
 
 
-_TOKENIZERS: dict[tuple[str, str | None], Any] = {}
-_WARNED: set[str] = set()
+def _keeping_raw_index(convert):
+    def converted(row: dict[str, Any]) -> dict[str, Any] | None:
+        raw_index = row.pop("_raw_index")
+        doc = convert(row)
+        return None if doc is None else {**doc, "_raw_index": raw_index}
+
+    return converted
 
 
-def _tokenizer_from_metadata(meta: dict[str, Any], benchmark: str = ""):
-    """In plain lm-eval runs the model_args reach tasks as metadata: load the same tokenizer from there."""
-    name = meta.get("tokenizer") or meta.get("pretrained")
-    if not name:
-        if benchmark not in _WARNED:
-            _WARNED.add(benchmark)
-            log.warning("No tokenizer known to the %s task: no gold-length generation cap and no prompt budget "
-                        "(use lm-eval-ja's main.py or pass model_args with pretrained=).", benchmark or "")
-        return None
-    gguf_file = meta.get("gguf_file") if not meta.get("tokenizer") else None
-    key = (str(name), gguf_file)
-    if key not in _TOKENIZERS:
-        from transformers import AutoTokenizer
-
-        _TOKENIZERS[key] = AutoTokenizer.from_pretrained(
-            name, trust_remote_code=bool(meta.get("trust_remote_code", False)),
-            use_fast=str(meta.get("use_fast", True)) not in ("False", "false", "0"),
-            **({"gguf_file": gguf_file} if gguf_file else {}),
-        )
-    return _TOKENIZERS[key]
-
-
-def _max_length_from_metadata(meta: dict[str, Any]) -> int:
-    """The model's context length in plain lm-eval runs: model_args ``max_length``, else its config, else 2048."""
-    if meta.get("max_length"):
-        return int(meta["max_length"])
-    name = meta.get("pretrained")
-    if name:
-        try:
-            from transformers import AutoConfig
-
-            from lm_eval_ja.models.hf_causal import _default_max_length
-
-            config = AutoConfig.from_pretrained(name, trust_remote_code=str(meta.get("trust_remote_code")) in ("True", "true", "1"))
-            return _default_max_length(config, _tokenizer_from_metadata(meta))
-        except (OSError, ValueError) as exc:
-            log.warning("Could not read the context length of %s (%s); assuming %d.", name, exc, DEFAULT_MAX_LENGTH)
-    return DEFAULT_MAX_LENGTH
+def _doc_key(doc: dict[str, Any]) -> str:
+    # lm-eval hands process_results a fresh copy of the document, so documents are matched by content.
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)

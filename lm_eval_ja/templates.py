@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -148,20 +148,16 @@ def load_template(
     }
     newline = entry.get("newline", "\n")
 
-    def compose(s: str) -> str:
+    def compose(s: str, extras: Mapping[str, str] | None = None) -> str:
         for slot, value in slots.items():
             s = s.replace(slot, value)
-        return s.replace("{NL}", newline)
+        s = s.replace("{NL}", newline)
+        for name, value in (extras or {}).items():  # a task entry's extra strings are slots too
+            s = s.replace("{" + name + "}", value)
+        return s
 
     extras = {k: compose(v) for k, v in extra_raw.items()}
-    if extras:
-        base_compose = compose
-
-        def compose(s: str) -> str:  # noqa: F811  (extras are slots too)
-            s = base_compose(s)
-            for name, value in extras.items():
-                s = s.replace("{" + name + "}", value)
-            return s
+    compose = partial(compose, extras=extras)
 
     label_list = entry.get("labels")
     return PromptTemplate(

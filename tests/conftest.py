@@ -26,3 +26,21 @@ def conformance_lm():
     from lm_eval_ja.evaluator import build_model
 
     return build_model("hf-causal", f"pretrained={TINY_MODEL}", batch_size=8, device="cpu")
+
+
+def make_task(name: str, data_dir=CONFORMANCE_DATA_DIR, facts=None, **kwargs):
+    """Task ``name`` built from its spec as lm-eval-ja's run loop builds it (data from ``data_dir``)."""
+    from lm_eval_ja.task import JaTask
+
+    return JaTask({"task": name, "metadata": {"data_dir": str(data_dir)}}, facts=facts, **kwargs)
+
+
+def run_tasks(lm, names, shots, limit, data_dir=CONFORMANCE_DATA_DIR, **options):
+    """``evaluate_tasks`` on these tasks (one few-shot count each, one limit for all); (result, samples)."""
+    from lm_eval_ja.evaluator import RunConfig, evaluate_tasks
+    from lm_eval_ja.selection import Selection
+
+    options.setdefault("bootstrap_iters", 1000)
+    cfg = RunConfig(model="hf-causal", model_args="", selection=Selection.of(names, shots, limit),
+                    data_dir=str(data_dir), log_samples=True, **options)
+    return evaluate_tasks(lm, cfg)

@@ -9,7 +9,13 @@ import sys
 import pytest
 
 from lm_eval_ja.cli import main
-from tests.conftest import CONFORMANCE_DATA_DIR, REPO, TINY_MODEL, needs_shared
+from tests.conftest import (
+    CONFORMANCE_DATA_DIR,
+    REPO,
+    TINY_MODEL,
+    make_task,
+    needs_shared,
+)
 
 
 def run_main(capsys, *argv):
@@ -51,24 +57,9 @@ def test_bad_input_gives_one_message_and_exit_2(capsys, argv, message):
     assert "Traceback" not in err
 
 
-def test_task_patterns_keep_order():
-    from lm_eval_ja.evaluator import expand_tasks, our_task_names
-
-    names = expand_tasks("jsquad-1.2-*,jnli-1.1-0.3", our_task_names())
-    assert names == ["jsquad-1.2-0.2", "jsquad-1.2-0.3", "jsquad-1.2-0.4", "jsquad-1.2-0.5", "jsquad-1.2-0.6",
-                     "jnli-1.1-0.3"]
-
-
-def test_one_num_fewshot_value_applies_to_every_task():
-    from lm_eval_ja.evaluator import per_task
-
-    assert per_task("3", 3, "num_fewshot", int) == [3, 3, 3]
-    assert per_task("3,2", 2, "num_fewshot", int) == [3, 2]
-
-
 def test_tasks_dir_for_plain_lm_eval(capsys):
     code, out, _ = run_main(capsys, "--tasks_dir")
-    assert code == 0 and out.strip() == str(REPO / "tasks")
+    assert code == 0 and out.strip() == str(REPO / "lm_eval_ja" / "tasks")
 
 
 @needs_shared
@@ -118,24 +109,8 @@ def test_main_py_runs_as_a_script():
     assert "Traceback" not in proc.stderr
 
 
-def test_group_aggregates_micro_and_macro():
-    from lm_eval_ja.evaluator import group_leaves, group_results, our_task_names
-
-    assert "jmmlu-llmjp-1.0" in our_task_names()
-    leaves = group_leaves("jmmlu-stem-llmjp-1.0")
-    assert len(leaves) > 2 and all(t.startswith("jmmlu_") for t in leaves)
-    results = {t: {"acc": 1.0 if i == 0 else 0.0, "acc_macro": 1.0 if i == 0 else 0.0} for i, t in enumerate(leaves)}
-    n_docs = {t: (30 if i == 0 else 10) for i, t in enumerate(leaves)}
-    stem = group_results(results, n_docs)["jmmlu-stem-llmjp-1.0"]
-    assert stem["acc"] == 30 / (30 + 10 * (len(leaves) - 1))  # every question weighs the same
-    assert stem["acc_macro"] == 1 / len(leaves)  # every subject weighs the same
-    assert "jmmlu-llmjp-1.0" not in group_results(results, n_docs)  # other categories did not run
-
-
 @needs_shared
 def test_description_dict_and_chat_options_shape_the_prompt(tmp_path, capsys):
-    from lm_eval_ja.evaluator import task_manager
-
     desc = tmp_path / "desc.json"
     desc.write_text(json.dumps({"jnli-1.1-0.3": "前提と仮説の関係を答えよ。"}, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "r.json"
@@ -153,7 +128,7 @@ def test_description_dict_and_chat_options_shape_the_prompt(tmp_path, capsys):
     assert cfg["lm_eval_ja"]["system_instruction"] == "あなたは審査員です。"
 
     # With a chat template: description as the system turn, one user/assistant turn per shot.
-    task = task_manager(metadata={"data_dir": CONFORMANCE_DATA_DIR}).load(["jnli-1.1-0.3"])["tasks"]["jnli-1.1-0.3"]
+    task = make_task("jnli-1.1-0.3")
     seen = []
 
     def chat_template(messages, add_generation_prompt=True):

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from tests.conftest import CONFORMANCE, CONFORMANCE_DATA_DIR, needs_shared
+from tests.conftest import CONFORMANCE, CONFORMANCE_DATA_DIR, needs_shared, run_tasks
 
 CASES = sorted(p.name[: -len(".jsonl")] for p in (CONFORMANCE / "cases").glob("*.jsonl")) if (CONFORMANCE / "cases").is_dir() else []
 
@@ -34,14 +34,10 @@ def _close(a, b, tol):
 @needs_shared
 @pytest.mark.parametrize("case", CASES)
 def test_case(case, conformance_lm):
-    from lm_eval_ja.evaluator import RunConfig, evaluate_tasks
-
     records, reference = _load_case(case)
     task, shots = case.rsplit("__", 1)
-    cfg = RunConfig(model="hf-causal", model_args="", tasks=[task], num_fewshot=[int(shots)], limit=[len(records)],
-                    bootstrap_iters=reference["config"]["bootstrap_iters"], data_dir=CONFORMANCE_DATA_DIR,
-                    log_samples=True)
-    result, samples = evaluate_tasks(conformance_lm, cfg)
+    result, samples = run_tasks(conformance_lm, [task], [int(shots)], len(records), CONFORMANCE_DATA_DIR,
+                                bootstrap_iters=reference["config"]["bootstrap_iters"])
     rows = sorted(samples[task], key=lambda r: r["doc_id"])
     assert len(rows) == len(records)
     for rec, row in zip(records, rows):

@@ -1,13 +1,19 @@
-"""lm_eval_ja.normalize: the jasquad normalisation and the NFKC / full-width helpers."""
+"""lm_eval_ja.normalize: the jasquad normalisation, NFKC helpers, answer lines, numbers."""
 
 from __future__ import annotations
 
 import pytest
 
 from lm_eval_ja.normalize import (
+    answer_line,
+    first_number,
     fullwidth_digits_to_ascii,
+    last_number,
     nfkc,
     normalize_answer,
+    normalize_label,
+    normalize_numbers,
+    numbers_equal,
     remove_emoji,
     white_space_fix,
 )
@@ -62,3 +68,27 @@ def test_fullwidth_digits_to_ascii():
 def test_nfkc():
     assert nfkc("１，２３４Ａ") == "1,234A"
     assert nfkc("ｱｲｳ") == "アイウ"
+
+
+def test_number_normalisation():
+    assert last_number("よって、答えは１２６です。") == 126
+    assert last_number("16 + 11 = 27") == 27 and first_number("16 + 11 = 27") == 16
+    assert last_number("1,000円") == 1000 and last_number("−5") == -5 and last_number("わからない") is None
+    assert numbers_equal(last_number("43.0"), float("43"))
+    assert numbers_equal(last_number("0.50"), 0.5)
+    assert numbers_equal(last_number("2/3"), float("0.6666666666666666"))
+    assert not numbers_equal(last_number("0.67"), float("0.6666666666666666"))  # rounded answers do not count
+    assert not numbers_equal(None, 1.0)
+
+
+def test_answer_extraction_and_labels():
+    assert answer_line("\n  entailment \n### 入力:\n...") == "entailment"
+    assert answer_line("") == ""
+    assert normalize_label("Ｅｎｔａｉｌｍｅｎｔ。") == "entailment"
+    assert normalize_label("non entailment") != normalize_label("non-entailment")
+
+
+def test_numbers_with_japanese_units():
+    assert normalize_numbers("１，２３４円") == "1,234円"
+    assert normalize_numbers("3億5千万人、2.5万円、−５度") == "350000000人、25000円、-5度"
+    assert normalize_numbers("十二個") == "十二個"  # kanji numerals without digits are left alone

@@ -3,33 +3,18 @@
 Per-document items are the ones the reference passes to its aggregations:
 
 * ``balanced_acc``: ``(acc, gold_label)`` -> :func:`balanced_mean`
-* ``mcc``:          ``(gold, pred)``      -> :func:`matthews_corrcoef` (lm-eval's own object)
+* ``mcc``:          ``(gold, pred)``      -> lm-eval's ``matthews_corrcoef`` (aggregation name ``matthews_corrcoef``)
 * ``macro_f1``:     ``(gold, pred)``      -> :func:`macro_f1` (scikit-learn's macro F1, legacy float formula)
 
-``matthews_corrcoef`` is re-exported from ``lm_eval.api.metrics`` unchanged: lm-eval's
-``stderr_for_metric`` recognises that exact object and reports a bootstrap ``mcc_stderr`` (as the
-reference did). ``balanced_mean`` and ``macro_f1`` are not in lm-eval's list, so they get no stderr,
-which also matches the reference.
-
-The MGSM answer extractor moved to :mod:`lm_eval_ja.metrics.mgsm`; it is re-exported here for old imports.
+MCC keeps lm-eval's own aggregation object, so the reference's bootstrap ``mcc_stderr`` is reported
+(:mod:`lm_eval_ja.metrics.stderr` computes the same value fast). ``balanced_mean`` and ``macro_f1`` get no
+stderr, which matches the reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-
-from lm_eval.api.metrics import matthews_corrcoef
-
-from lm_eval_ja.metrics.mgsm import INVALID_ANSWER, mgsm_extract_answer
-
-__all__ = [
-    "balanced_mean",
-    "macro_f1",
-    "matthews_corrcoef",
-    "INVALID_ANSWER",
-    "mgsm_extract_answer",
-]
 
 
 def balanced_mean(items: Iterable[tuple[float, Any]]) -> float:
@@ -71,10 +56,3 @@ def macro_f1(items: Iterable[tuple[Any, Any]]) -> float:
         denom = precision + recall
         f_scores.append(2 * precision * recall / denom if denom else 0.0)
     return float(np.mean(np.asarray(f_scores, dtype=np.float64)))
-
-
-# Tasks using these aggregations load this module, also under plain `lm_eval`: give lm-eval the
-# exact fast MCC bootstrap there too.
-from lm_eval_ja.metrics.stderr import install_fast_mcc_bootstrap  # noqa: E402
-
-install_fast_mcc_bootstrap()

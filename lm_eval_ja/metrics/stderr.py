@@ -2,10 +2,13 @@
 
 The reference (and lm-eval) bootstraps MCC with ``iters // 1000`` chunks; chunk ``i`` draws
 ``random.Random(i).choices(items, k=n)`` 1000 times and scikit-learn's MCC is computed on each
-resample — 100,000 resamples take minutes. Python's ``random()`` and numpy's legacy
-``RandomState`` are the same Mersenne Twister with the same 53-bit doubles: a ``RandomState`` given the state of ``random.Random(i)`` draws the very same resamples,
-are drawn in numpy and their confusion matrices counted at once. The MCC of each resample uses
-scikit-learn's integer formula, so the values are bit-identical.
+resample — 100,000 resamples take minutes. Python's ``random()`` and numpy's legacy ``RandomState`` are the
+same Mersenne Twister with the same 53-bit doubles: a ``RandomState`` given the state of ``random.Random(i)``
+draws the very same resamples, all at once, and their confusion matrices are counted at once. The MCC of each
+resample uses scikit-learn's integer formula, so the values are bit-identical.
+
+lm-eval-ja's runs compute every stderr here, once, from the per-document items (lm-eval is asked for none).
+Plain ``lm_eval`` runs of the same tasks get the same numbers from lm-eval's own bootstrap, only slower.
 """
 
 from __future__ import annotations
@@ -84,23 +87,3 @@ def task_stderrs(task, per_doc: dict[str, list], iters: int) -> dict[str, float]
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 out[f"{metric}_stderr"] = value
     return out
-
-
-def install_fast_mcc_bootstrap() -> None:
-    """Make lm-eval's own ``bootstrap_stderr`` use :func:`mcc_bootstrap_stderr` for MCC.
-
-    Plain ``lm_eval`` runs of our JNLI / MARC-ja tasks otherwise spend minutes in 100,000 scikit-learn
-    MCC calls; the replacement returns the same value (same resamples, same formula) and leaves
-    every other statistic to lm-eval.
-    """
-    original = lm_metrics.bootstrap_stderr
-    if getattr(original, "_lm_eval_ja", False):
-        return
-
-    def bootstrap_stderr(f, xs, iters):
-        if f is lm_metrics.matthews_corrcoef:
-            return mcc_bootstrap_stderr(xs, iters)
-        return original(f, xs, iters)
-
-    bootstrap_stderr._lm_eval_ja = True
-    lm_metrics.bootstrap_stderr = bootstrap_stderr

@@ -32,6 +32,7 @@ from lm_eval import utils as lm_utils
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.modelargs import as_bool
 from lm_eval_ja.models.scoring import PrefixCacheScorer
 from lm_eval_ja.models.scoring import plan as scoring_plan
 
@@ -56,19 +57,9 @@ _DTYPES = {
 # model_args parsing: values may arrive as strings from a `k=v,k=v` string
 
 
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    raise UserError(f"{key}={value!r} is not a boolean; use {key}=True or {key}=False.")
-
-
-def _truthy(value: Any) -> bool:
-    """Truthiness of a gen_kwargs flag that may be a bool or a YAML/CLI string."""
-    return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
+def _truthy(key: str, value: Any) -> bool:
+    """A gen_kwargs flag that may be a bool or a YAML/CLI string (the model_args rule)."""
+    return as_bool(key, value)
 
 
 def _as_int(key: str, value: Any) -> int:
@@ -210,7 +201,7 @@ def _apply_peft(model, adapter: str):
                         f"({str(err).splitlines()[0]}); give a folder with adapter_config.json or a hub id.") from err
 
 
-def _default_max_length(config, tokenizer) -> int:
+def default_max_length(config, tokenizer) -> int:
     if hasattr(config, "get_text_config"):  # multimodal configs keep the LM's limits in a sub-config
         config = config.get_text_config()
     for attr in ("n_ctx", "n_positions", "max_position_embeddings"):
@@ -309,12 +300,12 @@ class HFCausalLM(LM):
         if isinstance(pretrained, transformers.PreTrainedModel) and tokenizer is None:
             raise UserError("pretrained is a loaded model object, so give its tokenizer too "
                             "(tokenizer=<name or object>).")
-        load_in_8bit, load_in_4bit = _as_bool("load_in_8bit", load_in_8bit), _as_bool("load_in_4bit", load_in_4bit)
-        use_fast, trust_remote_code = _as_bool("use_fast", use_fast), _as_bool("trust_remote_code", trust_remote_code)
+        load_in_8bit, load_in_4bit = as_bool("load_in_8bit", load_in_8bit), as_bool("load_in_4bit", load_in_4bit)
+        use_fast, trust_remote_code = as_bool("use_fast", use_fast), as_bool("trust_remote_code", trust_remote_code)
         if low_cpu_mem_usage is not None:
-            _as_bool("low_cpu_mem_usage", low_cpu_mem_usage)
+            as_bool("low_cpu_mem_usage", low_cpu_mem_usage)
             logger.info("low_cpu_mem_usage is ignored: transformers always loads weights lazily now.")
-        if use_accelerate is not None and _as_bool("use_accelerate", use_accelerate):
+        if use_accelerate is not None and as_bool("use_accelerate", use_accelerate):
             logger.info("use_accelerate is ignored; device_map=auto spreads a model over several GPUs.")
         if device_map and device_map_option and device_map != device_map_option:
             raise UserError("device_map and device_map_option disagree; give only one of them.")
@@ -322,10 +313,9 @@ class HFCausalLM(LM):
         self._batch_size = _as_batch_size(batch_size)
         self._max_batch_size = _as_int("max_batch_size", max_batch_size)
         self._max_gen_toks = _as_int("max_gen_toks", max_gen_toks)
-        self._fast_scoring = _as_bool("fast_scoring", fast_scoring)
-        self._joint_tokenization = _as_bool("joint_tokenization", joint_tokenization)
+        self._fast_scoring = as_bool("fast_scoring", fast_scoring)
+        self._joint_tokenization = as_bool("joint_tokenization", joint_tokenization)
         self._scorer: PrefixCacheScorer | None = None
-        self._running_batch_size: int | None = None  # the batch size of the batch being run
         max_length = _as_int("max_length", max_length) if max_length is not None else None
         dtype = _as_dtype(dtype, torch_dtype)
         self._device = _as_device(device)
@@ -347,7 +337,7 @@ class HFCausalLM(LM):
             # Dispatched models move activations themselves; inputs go where the embeddings live.
             weight = self._model.get_input_embeddings().weight
             self._device = weight.device if weight.device.type != "meta" else torch.device("cpu")
-        self._max_length = max_length or _default_max_length(self._model.config, self.tokenizer)
+        self._max_length = max_length or default_max_length(self._model.config, self.tokenizer)
         self.batch_sizes: dict[str, int] = {}
 
     # ------------------------------------------------------------------ properties
@@ -485,8 +475,8 @@ class HFCausalLM(LM):
             units = [[row.index for row in group.rows] for group in groups] + [[i] for i in known]
         else:
             units = [[i] for i in sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))]
-        scores = self._in_batches("loglikelihood", units, lambda chunk: self._score_batch(
-            [pairs[i] for i in chunk]), disable_tqdm)
+        scores = self._in_batches("loglikelihood", units, lambda chunk, batch_size: self._score_batch(
+            [pairs[i] for i in chunk], batch_size), disable_tqdm)
         return [scores[i] for i in slot]
 
     def _fast_scorer(self) -> PrefixCacheScorer | None:
@@ -504,11 +494,11 @@ class HFCausalLM(LM):
             self._scorer, self._fast_scoring = scorer, scorer is not None
         return self._scorer
 
-    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
+    def _score_batch(self, pairs: list[tuple[list[int], list[int]]], batch_size: int) -> list[tuple[float, bool]]:
         """Scores of one batch: shared prefixes run once (fast scoring) or one forward row per pair."""
         scorer = self._fast_scorer()
         if scorer is not None:
-            return scorer.score(pairs, self.max_length, batch_size=self._running_batch_size)
+            return scorer.score(pairs, self.max_length, batch_size=batch_size)
         return self._score_batch_plain(pairs)
 
     @torch.no_grad()
@@ -539,7 +529,7 @@ class HFCausalLM(LM):
         jobs = []  # (context ids, stop token id, max new tokens, stop strings)
         for context, gen_kwargs in (req.args for req in requests):
             gen_kwargs = dict(gen_kwargs or {})
-            if _truthy(gen_kwargs.get("do_sample", False)):
+            if _truthy("do_sample", gen_kwargs.get("do_sample", False)):
                 raise UserError("hf-causal decodes greedily only; set do_sample: false in the task's "
                                 "generation_kwargs.")
             until = gen_kwargs.get("until") or [self.tokenizer.decode([self.eot_token_id])]
@@ -552,7 +542,7 @@ class HFCausalLM(LM):
             context_ids = self.tok_encode(context)[cap - self.max_length:] or [self.eot_token_id]
             jobs.append((context_ids, stop_id, cap, until))
 
-        def run(chunk: list[int]) -> list[str]:
+        def run(chunk: list[int], batch_size: int) -> list[str]:
             new_tokens = self._generate_batch([jobs[i][0] for i in chunk], jobs[chunk[0]][1],
                                               [jobs[i][2] for i in chunk])
             texts = []
@@ -608,9 +598,8 @@ class HFCausalLM(LM):
                 chunk = units[start:start + batch_size]
                 chunk = list(takewhile(lambda unit: key(unit) == key(chunk[0]), chunk))  # keys are contiguous
                 items = [i for unit in chunk for i in unit]
-                self._running_batch_size = batch_size
                 try:
-                    outputs = run(items)
+                    outputs = run(items, batch_size)
                 except RuntimeError as err:
                     if self._batch_size != "auto" or batch_size == 1 or not _is_oom(err):
                         raise

@@ -6,13 +6,11 @@ matplotlib is imported only when a chart is drawn.
 
 from lm_eval_ja.report.charts import plot_leaderboard
 from lm_eval_ja.report.compare import Delta, compare, deltas_to_markdown
-from lm_eval_ja.report.leaderboard import HEADLINE_RULES, HeadlineRule, Leaderboard, Score, headline, leaderboard
+from lm_eval_ja.report.leaderboard import Leaderboard, Score, headline, leaderboard
 from lm_eval_ja.report.results import ResultFile, TaskResult, load_result_file, load_results, task_family
 
 __all__ = [
-    "HEADLINE_RULES",
     "Delta",
-    "HeadlineRule",
     "Leaderboard",
     "ResultFile",
     "Score",

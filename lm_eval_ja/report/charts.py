@@ -10,23 +10,8 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from lm_eval_ja.report.leaderboard import Leaderboard
-
-#: Display names for the task families (x axis).
-TASK_LABELS = {
-    "jcommonsenseqa": "JCommonsenseQA",
-    "jnli": "JNLI",
-    "marc_ja": "MARC-ja",
-    "jsquad": "JSQuAD",
-    "jaqket_v1": "JAQKET v1",
-    "jaqket_v2": "JAQKET v2",
-    "jaquad": "JaQuAD",
-    "jcola": "JCoLA",
-    "xlsum_ja": "XL-Sum (ja)",
-    "xwinograd_ja": "XWinograd (ja)",
-    "mgsm": "MGSM (ja)",
-    "jblimp": "JBLiMP",
-}
+from lm_eval_ja.benchmarks import registry
+from lm_eval_ja.report.leaderboard import PERCENT, Leaderboard
 
 # Families installed by distributions or OSes that cover Japanese, tried when the bundled font is absent.
 _SYSTEM_CJK_FONTS = (
@@ -89,7 +74,8 @@ def plot_leaderboard(
     if max_models is not None and len(rows) > max_models:
         title = f"{title}\n上位{max_models}モデルを表示（全{len(rows)}モデル、平均の高い順）"
         rows = rows[:max_models]
-    families = [f for f in lb.families if any(f in r.scores for r in rows)]
+    # The 0–100 columns only: a score on another scale (a judge's 1–10) would be misread on this axis.
+    families = [f for f in lb.families if lb.scale(f) == PERCENT and any(f in r.scores for r in rows)]
     font = japanese_font()
     rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
 
@@ -113,7 +99,8 @@ def plot_leaderboard(
                 xs.append(offsets[j])
                 heights.append(score.value)
                 errs.append(score.stderr if score.stderr is not None else np.nan)
-            label = f"{row.model}（平均 {row.average:.2f}、{row.n_tasks}タスク）"
+            average = "–" if row.average is None else f"{row.average:.2f}"
+            label = f"{row.model}（平均 {average}、{row.n_tasks}タスク）"
             ax.bar(xs, heights, width=bar * 0.95, color=colors[i], label=label)
             has_err = [k for k, e in enumerate(errs) if not np.isnan(e)]
             if has_err:
@@ -142,7 +129,8 @@ def plot_leaderboard(
 
 def _task_label(lb: Leaderboard, family: str) -> str:
     labels = {r.scores[family].label.split(" ")[0] for r in lb.rows if family in r.scores}
-    return f"{TASK_LABELS.get(family, family)}\n{' / '.join(sorted(labels))}"
+    bench = registry.benchmark(family)
+    return f"{bench.label if bench else family}\n{' / '.join(sorted(labels))}"
 
 
 def _colors(n: int) -> list:

@@ -1,8 +1,10 @@
-"""One row per model, one column per task family, scored by the reference's headline-metric rules.
+"""One row per model, one column per benchmark, scored by the headline each benchmark family declares.
 
-Rules follow jp-stable ``scripts/make_leaderboard.py`` (protocol §9.4): ``acc×100`` if the task reports acc, else
-``exact_match`` (already 0–100), else ``rouge2``. They are a table so a task can get its own rule; JCoLA reports
-no acc (the reference would silently reuse the previous task's score), so it uses ``balanced_acc×100``.
+Every benchmark of lm-eval-ja declares its headline metric and scale (:class:`lm_eval_ja.benchmarks.spec.Headline`):
+JGLUE accuracies ×100, jasquad exact match as is (already 0–100), XL-Sum ROUGE-2, JCoLA balanced accuracy ×100
+(it reports no acc), llm-jp-style metrics ×100 (they are 0–1), NIILC/JEMHopQA char F1. Tasks that are not
+lm-eval-ja's (lm-eval built-ins) follow lm-eval's convention of 0–1 metrics: ``acc`` else ``exact_match``, ×100.
+Only headlines on the 0–100 scale are averaged; another scale (an LLM judge's 1–10) gets its own labelled column.
 Unlike the reference, which only keeps files with exactly 8 tasks, a model's average is the mean over the tasks
 present for it, and ``n_tasks`` says how many that is.
 """
@@ -17,33 +19,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lm_eval_ja.benchmarks import registry
+from lm_eval_ja.benchmarks.spec import Headline
 from lm_eval_ja.report.results import ModelIdFrom, ResultFile, TaskResult, load_results
 
-
-@dataclass(frozen=True)
-class HeadlineRule:
-    """Use ``metric`` × ``scale`` (to put it on 0–100) as a task's headline score."""
-
-    metric: str
-    scale: float
-    label: str
-
-
-DEFAULT_HEADLINE: tuple[HeadlineRule, ...] = (
-    HeadlineRule("acc", 100.0, "acc×100"),
-    HeadlineRule("exact_match", 1.0, "exact_match"),
-    HeadlineRule("rouge2", 1.0, "ROUGE-2"),
+#: Headlines tried, in order, for a task that is not lm-eval-ja's (lm-eval's metrics are 0–1).
+FOREIGN_HEADLINES: tuple[Headline, ...] = (
+    Headline("acc", 100.0, "acc×100 (lm-eval task)"),
+    Headline("exact_match", 100.0, "exact_match×100 (lm-eval task)"),
 )
 
-#: Per task family, the rules tried in order (first metric present wins); families not listed use the default.
-HEADLINE_RULES: dict[str, tuple[HeadlineRule, ...]] = {
-    "jcola": (HeadlineRule("balanced_acc", 100.0, "balanced_acc×100 (JCoLA reports no acc)"),),
-}
-
-#: The reference leaderboard's column order; other families follow alphabetically.
-FAMILY_ORDER = ("jcommonsenseqa", "jnli", "marc_ja", "jsquad", "jaqket_v2", "xlsum_ja", "xwinograd_ja", "mgsm")
+#: The scale whose headlines are averaged together.
+PERCENT = "0–100"
 
 MISSING = "–"
+
+
+def headline_rules(result: "TaskResult") -> tuple[Headline, ...]:
+    known = registry.headline(result.task)
+    return (known[1],) if known else FOREIGN_HEADLINES
 
 
 @dataclass(frozen=True)
@@ -57,20 +51,23 @@ class Score:
     scale: float
     value: float
     stderr: float | None
+    #: the scale ``value`` is on ("0–100"; a judge's "1–10" is never averaged with it)
+    range: str = PERCENT
 
 
 def headline(result: TaskResult) -> Score | None:
-    """The headline score of one task result, or None when no rule's metric is present."""
-    for rule in HEADLINE_RULES.get(result.family, DEFAULT_HEADLINE):
+    """The headline score of one task result, or None when its headline metric is not present."""
+    for rule in headline_rules(result):
         if rule.metric in result.metrics:
             se = result.stderr.get(rule.metric)
             return Score(
                 result=result,
                 metric=rule.metric,
                 label=rule.label,
-                scale=rule.scale,
-                value=result.metrics[rule.metric] * rule.scale,
-                stderr=None if se is None else se * rule.scale,
+                scale=rule.factor,
+                value=result.metrics[rule.metric] * rule.factor,
+                stderr=None if se is None else se * rule.factor,
+                range=rule.scale,
             )
     return None
 
@@ -81,13 +78,19 @@ class Row:
     scores: Mapping[str, Score]
 
     @property
-    def n_tasks(self) -> int:
-        return len(self.scores)
+    def percent_scores(self) -> list[Score]:
+        return [s for s in self.scores.values() if s.range == PERCENT]
 
     @property
-    def average(self) -> float:
-        """Mean over the tasks present; a missing task is not a zero."""
-        return sum(s.value for s in self.scores.values()) / len(self.scores)
+    def n_tasks(self) -> int:
+        """Tasks in the average (0–100 headlines)."""
+        return len(self.percent_scores)
+
+    @property
+    def average(self) -> float | None:
+        """Mean over the 0–100 tasks present; a missing task is not a zero (None when there is none)."""
+        scores = self.percent_scores
+        return sum(s.value for s in scores) / len(scores) if scores else None
 
     def prompt_summary(self) -> str:
         """``"0.2 (xlsum_ja, mgsm: 0.0)"``: the usual prompt version, with the exceptions named."""
@@ -124,6 +127,10 @@ class Leaderboard:
             _mode([x.num_fewshot for x in results]),
         )
 
+    def scale(self, family: str) -> str:
+        """The scale of a column's scores (every benchmark declares one)."""
+        return next((r.scores[family].range for r in self.rows if family in r.scores), PERCENT)
+
     def best(self, family: str) -> float | None:
         values = [r.scores[family].value for r in self.rows if family in r.scores]
         return max(values) if values else None
@@ -131,11 +138,12 @@ class Leaderboard:
     def to_markdown(self) -> str:
         """Rounded to 2 decimals like the reference; best per column in bold; "–" for a task not run."""
         setups = {f: self.column_setup(f) for f in self.families}
-        header = ["model", "average", "n_tasks", "prompt"] + [_column_title(f, *setups[f]) for f in self.families]
+        header = ["model", "average", "n_tasks", "prompt"] + [_column_title(f, *setups[f], self.scale(f)) for f in self.families]
         lines = ["| " + " | ".join(header) + " |", "|---|--:|--:|---|" + "--:|" * len(self.families)]
-        best_avg = max((r.average for r in self.rows), default=None)
+        best_avg = max((r.average for r in self.rows if r.average is not None), default=None)
         for r in self.rows:
-            cells = [r.model, _bold(f"{r.average:.2f}", r.average == best_avg), str(r.n_tasks), r.prompt_summary()]
+            average = MISSING if r.average is None else _bold(f"{r.average:.2f}", r.average == best_avg)
+            cells = [r.model, average, str(r.n_tasks), r.prompt_summary()]
             for f in self.families:
                 s = r.scores.get(f)
                 if s is None:
@@ -157,7 +165,7 @@ class Leaderboard:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
         for r in self.rows:
-            row: list[object] = [r.model, r.average, r.n_tasks, r.prompt_summary()]
+            row: list[object] = [r.model, _blank(r.average), r.n_tasks, r.prompt_summary()]
             for f in self.families:
                 s = r.scores.get(f)
                 if s is None:
@@ -173,13 +181,16 @@ class Leaderboard:
         return text
 
     def _legend(self) -> list[str]:
-        labels = []
+        labels: dict[str, list[str]] = {}
         for f in self.families:
             used = sorted({r.scores[f].label for r in self.rows if f in r.scores})
-            labels.append(f"{f} {' / '.join(used)}")
+            labels.setdefault(self.scale(f), []).append(f"{f} {' / '.join(used)}")
+        own = [f"On their own scale, never averaged with the 0–100 scores: {'; '.join(v)} ({k})."
+               for k, v in labels.items() if k != PERCENT]
         return [
-            "Scores on 0–100: " + "; ".join(labels) + ".",
-            "average = plain mean over the tasks present for that model (n_tasks); a task not run (–) is not "
+            "Scores on 0–100: " + "; ".join(labels.get(PERCENT, [])) + ".",
+            *own,
+            "average = plain mean over the 0–100 tasks present for that model (n_tasks); a task not run (–) is not "
             "counted, so averages over different task sets are not comparable.",
             "Column headers give the most common task version and few-shot count; a cell that differs says how. "
             "prompt = the row's prompt version, with exceptions per task.",
@@ -241,10 +252,14 @@ def _build(results: Sequence[TaskResult], skipped: list[Path]) -> Leaderboard:
                     f"({other.value:.2f}), not used."
                 )
         rows.append(Row(model=model, scores=chosen))
-    rows.sort(key=lambda r: (-r.average, -r.n_tasks, r.model))
+    rows.sort(key=lambda r: (r.average is None, -(r.average or 0.0), -r.n_tasks, r.model))
 
     present = {f for r in rows for f in r.scores}
-    families = [f for f in FAMILY_ORDER if f in present] + sorted(present - set(FAMILY_ORDER))
+    order = registry.column_order()
+    families = [f for f in order if f in present] + sorted(present - set(order))
+    # Columns on another scale than 0–100 go last, after the ones the average is made of.
+    scale = {f: next(r.scores[f].range for r in rows if f in r.scores) for f in families}
+    families.sort(key=lambda f: scale[f] != PERCENT)
     notes += [f"Skipped {p}: not a result.json." for p in skipped]
     return Leaderboard(families=families, rows=rows, notes=notes, skipped=skipped)
 
@@ -267,9 +282,10 @@ def _mode(values: list) -> object:
     return next(v for v in known if counts[v] == top)  # ties: first seen, i.e. the higher-ranked row's
 
 
-def _column_title(family: str, dataset: str | None, shots: int | None) -> str:
+def _column_title(family: str, dataset: str | None, shots: int | None, scale: str = PERCENT) -> str:
     name = f"{family}-{dataset}" if dataset else family
-    return f"{name} ({shots}-shot)" if shots is not None else name
+    name = f"{name} ({shots}-shot)" if shots is not None else name
+    return name if scale == PERCENT else f"{name} [{scale}]"
 
 
 def _deviation(result: TaskResult, dataset: str | None, shots: int | None) -> str:

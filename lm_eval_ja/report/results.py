@@ -19,16 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.modelargs import split_model_args
+from lm_eval_ja.names import TaskName
 
 #: How a model is named in reports: the result file's parent directory (what the reference's make_leaderboard
 #: uses, and stable across runs whose ``pretrained=`` was a local path), or the ``pretrained=`` value of
 #: ``model_args`` (falling back to the directory when there is none).
 ModelIdFrom = Literal["dir", "pretrained"]
-
-# Plain (unversioned) names that have only ever had the template-less prompt "0.0" (protocol §2.1); other plain
-# names (jnli, marc_ja, ...) resolved to different prompt versions over time, so they are left unknown.
-_PLAIN_NAME_PROMPT = {"xlsum_ja": "0.0", "mgsm": "0.0", "jcola": "0.0", "wikilingua_ja": "0.0"}
 
 _STDERR_SUFFIX = "_stderr"
 _PREFERRED_FILTER = "none"
@@ -66,28 +65,17 @@ class ResultFile:
 
 
 def task_family(task: str) -> str:
-    """``jcommonsenseqa-1.1-0.4`` → ``jcommonsenseqa`` (the reference's leaderboard column rule)."""
-    return task.split("-")[0]
+    """The leaderboard column of a result name: its benchmark (``jcommonsenseqa-1.1-0.4`` → ``jcommonsenseqa``), or
+    the column its group declares (``jmmlu-llmjp-1.0`` → ``jmmlu``)."""
+    known = registry.headline(task)
+    return known[0] if known else TaskName.parse(task).benchmark
 
 
-def split_task_name(task: str) -> tuple[str | None, str | None]:
-    """``jcommonsenseqa-1.1-0.2.1`` → ``("1.1", "0.2.1")``; a plain name gives ``(None, None)``."""
-    parts = task.split("-")
-    dataset = parts[1] if len(parts) >= 2 else None
-    prompt = "-".join(parts[2:]) if len(parts) >= 3 else None
-    return dataset, prompt
-
-
-def parse_model_args(model_args: Any) -> dict[str, str]:
-    """``"pretrained=x,use_fast=False"`` (or lm-eval 0.4's dict form) → ``{"pretrained": "x", ...}``."""
-    if isinstance(model_args, Mapping):
-        return {str(k): str(v) for k, v in model_args.items()}
-    out: dict[str, str] = {}
-    for item in str(model_args or "").split(","):
-        key, sep, value = item.partition("=")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
+def _pretrained(model_args: Any) -> str | None:
+    try:
+        return split_model_args(model_args).get("pretrained")
+    except UserError:  # a published file with a malformed model_args string: no pretrained= to show
+        return None
 
 
 def load_result_file(path: str | Path, model_id_from: ModelIdFrom = "dir") -> ResultFile:
@@ -162,7 +150,7 @@ def _looks_like_results(data: Any) -> bool:
 def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
     config = data.get("config") or {}
     model_args = config.get("model_args") or ""
-    pretrained = parse_model_args(model_args).get("pretrained")
+    pretrained = _pretrained(model_args)
     model_id = path.resolve().parent.name
     if model_id_from == "pretrained":
         model_id = pretrained or data.get("model_name") or model_id
@@ -172,6 +160,10 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
     fewshot = _fewshot_per_task(data, schema)
     limits = _per_task(config.get("limit"), list(data.get("versions") or data["results"]))
     groups = {g for g, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
+    # One of our groups with a headline (JMMLU) stands for its members: they are not columns of their own.
+    ours = [g for g in data["results"] if registry.headline(g) and g in registry.groups()]
+    members = {m for g in ours for m in registry.group_leaves(g) + list(registry.groups()[g].members)}
+    groups = (groups - set(ours)) | (members - set(ours))
     versions = data.get("versions") or {}
 
     tasks = []
@@ -179,11 +171,13 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
         if name in groups:  # an aggregate over its subtasks, which are listed themselves
             continue
         metrics, stderr, filt = _split_metrics(raw)
-        dataset, prompt = split_task_name(name)
-        if dataset is None and name in versions:
+        parsed = TaskName.parse(name)
+        dataset, prompt = parsed.task_version, parsed.prompt_version
+        if dataset is None and parsed.is_plain and name in versions:
             dataset = str(versions[name])
-        if prompt is None:
-            prompt = _PLAIN_NAME_PROMPT.get(name)
+        if prompt is None and parsed.is_plain:
+            bench = registry.benchmark(name)
+            prompt = bench.plain_name_prompt if bench else None
         tasks.append(
             TaskResult(
                 model=model_id,

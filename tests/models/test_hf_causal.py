@@ -1,0 +1,374 @@
+"""Tests for lm_eval_ja.models.hf_causal: reference conformance, batching, PEFT, model_args errors."""
+
+import json
+
+import pytest
+import torch
+import transformers
+from lm_eval.api.instance import Instance
+from lm_eval.api.registry import get_model
+
+from lm_eval_ja.errors import UserError
+from lm_eval_ja.models import HFCausalLM
+from lm_eval_ja.models.hf_causal import ACCEPTED_ARGS
+from tests.conftest import CONFORMANCE, TINY_MODEL
+
+REFERENCE_MODEL = TINY_MODEL
+
+needs_shared = pytest.mark.skipif(
+    not REFERENCE_MODEL.is_dir(), reason=f"conformance model not found at {REFERENCE_MODEL} (shared/ is absent)"
+)
+
+CONTEXTS = [
+    "質問:日本の首都はどこですか?\n回答:",
+    "短い",
+    "文章:昔々、ある所におじいさんとおばあさんが住んでいました。おじいさんは山へ芝刈りに、おばあさんは川へ洗濯に行きました。\n質問:",
+    "",
+]
+
+
+def ll_requests(pairs):
+    return [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+
+
+def gen_requests(contexts, until, caps):
+    return [
+        Instance("generate_until", {}, (ctx, {"until": until, "max_gen_toks": cap, "do_sample": False}), i)
+        for i, (ctx, cap) in enumerate(zip(contexts, caps))
+    ]
+
+
+def read_cases(name, n=5):
+    with open(CONFORMANCE / "cases" / f"{name}.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f][:n]
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    if not REFERENCE_MODEL.is_dir():
+        pytest.skip(f"conformance tokenizer not found at {REFERENCE_MODEL} (shared/ is absent)")
+    return transformers.AutoTokenizer.from_pretrained(REFERENCE_MODEL)
+
+
+def _save_tiny(config, tokenizer, path, seed=0):
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory, tokenizer):
+    """Random GPT-NeoX and Llama models (hidden 32, 2 layers) sharing the conformance tokenizer."""
+    root = tmp_path_factory.mktemp("tiny")
+    common = dict(vocab_size=6000, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=64, max_position_embeddings=256, bos_token_id=0, eos_token_id=0)
+    neox = transformers.GPTNeoXConfig(initializer_range=0.5, **common)
+    llama = transformers.LlamaConfig(num_key_value_heads=2, initializer_range=0.5, **common)
+    return {
+        "neox": _save_tiny(neox, tokenizer, root / "neox"),
+        "llama": _save_tiny(llama, tokenizer, root / "llama", seed=1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def test_registered_under_both_names_without_hiding_lm_evals_hf():
+    assert get_model("hf-causal") is HFCausalLM
+    assert get_model("hf-causal-experimental") is HFCausalLM
+    assert get_model("hf").__name__ == "HFLM"
+
+
+# ---------------------------------------------------------------------------------------------- conformance
+
+
+@pytest.fixture(scope="module")
+def reference_lm():
+    if not REFERENCE_MODEL.is_dir():
+        pytest.skip(f"conformance model not found at {REFERENCE_MODEL} (shared/ is absent)")
+    return HFCausalLM(pretrained=str(REFERENCE_MODEL), device="cpu")
+
+
+@needs_shared
+@pytest.mark.parametrize("case", ["jcommonsenseqa-1.1-0.3__3", "jnli-1.3-0.3__3"])
+def test_loglikelihood_matches_reference(reference_lm, case):
+    records = read_cases(case)
+    pairs, expected = [], []
+    for record in records:
+        for request, response in zip(record["requests"], record["responses"]):
+            assert reference_lm.tok_encode(request["continuation"]) == request["continuation_token_ids"]
+            pairs.append((record["context"], request["continuation"]))
+            expected.append(response)
+    got = reference_lm.loglikelihood(ll_requests(pairs), disable_tqdm=True)
+    for (logprob, greedy), (ref_logprob, ref_greedy) in zip(got, expected, strict=True):
+        assert logprob == pytest.approx(ref_logprob, abs=1e-4)
+        assert greedy == ref_greedy
+
+
+@needs_shared
+def test_generation_matches_reference(reference_lm):
+    records = read_cases("jsquad-1.1-0.2__2")
+    requests = [
+        Instance("generate_until", {}, (r["context"], {"until": r["requests"][0]["until"],
+                                                       "max_gen_toks": r["requests"][0]["max_tokens"]}), i)
+        for i, r in enumerate(records)
+    ]
+    assert reference_lm.generate_until(requests, disable_tqdm=True) == [r["responses"][0] for r in records]
+
+
+# ---------------------------------------------------------------------------------------------- semantics
+
+
+@pytest.mark.parametrize("arch", ["neox", "llama"])
+def test_batched_loglikelihood_equals_unbatched(tiny_models, arch):
+    lm = HFCausalLM(pretrained=str(tiny_models[arch]), device="cpu", batch_size=1)
+    pairs = [(ctx, cont) for ctx in CONTEXTS for cont in ("東京", "大阪府です", "は")]
+    requests = ll_requests(pairs)
+    one = lm.loglikelihood(requests, disable_tqdm=True)
+    lm._batch_size = 4
+    four = lm.loglikelihood(requests, disable_tqdm=True)
+    for (a, greedy_a), (b, greedy_b) in zip(one, four, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+        assert greedy_a == greedy_b
+
+
+def test_auto_batch_size_halves_after_out_of_memory(tiny_models, monkeypatch):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu", batch_size="auto")
+    requests = ll_requests([(ctx, "東京") for ctx in CONTEXTS[:3]] * 2)
+    expected = lm.loglikelihood(requests, disable_tqdm=True)
+    real_score_batch = lm._score_batch
+
+    def small_memory(pairs, batch_size):
+        if len(pairs) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_score_batch(pairs, batch_size)
+
+    monkeypatch.setattr(lm, "_score_batch", small_memory)
+    lm.batch_sizes["loglikelihood"] = 8
+    got = lm.loglikelihood(requests, disable_tqdm=True)
+    assert [s for s, _ in got] == pytest.approx([s for s, _ in expected], abs=1e-5)
+    assert lm.batch_sizes["loglikelihood"] == 2
+
+
+def test_loglikelihood_is_reference_formula_with_left_truncation(tiny_models):
+    """Separate tokenisation, no BOS, [eot] for an empty context, input = (ctx+cont)[-(L+1):][:-1]."""
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu", max_length=8)
+    model, tok = lm.model, lm.tokenizer
+    for context, continuation in [(CONTEXTS[2], "おじいさん"), ("", "川へ洗濯")]:
+        ctx = tok.encode(context, add_special_tokens=False) if context else [tok.eos_token_id]
+        cont = tok.encode(continuation, add_special_tokens=False)
+        inp = (ctx + cont)[-9:][:-1]
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(torch.tensor([inp])).logits[0], dim=-1)[len(inp) - len(cont):]
+        expected = float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum())
+        (got, greedy), = lm.loglikelihood(ll_requests([(context, continuation)]), disable_tqdm=True)
+        assert got == pytest.approx(expected, abs=1e-5)
+        assert greedy == bool((logprobs.argmax(-1) == torch.tensor(cont)).all())
+
+
+def test_loglikelihood_rolling_equals_empty_context_loglikelihood(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu")
+    text = CONTEXTS[2]
+    rolling, = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)], disable_tqdm=True)
+    (expected, _), = lm.loglikelihood(ll_requests([("", text)]), disable_tqdm=True)
+    assert rolling == pytest.approx(expected, abs=1e-4)
+    lm._max_length = 8  # several windows
+    rolling_short, = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)],
+                                              disable_tqdm=True)
+    assert rolling_short < 0 and rolling_short != pytest.approx(rolling, abs=1e-3)
+
+
+def _reference_greedy(lm, context, until, cap):
+    """Plain full-recompute greedy loop following protocol §7.5."""
+    stop_ids = lm.tok_encode(until[0])
+    stop = stop_ids[-1] if stop_ids else lm.eot_token_id
+    ids = lm.tok_encode(context)[cap - lm.max_length:]
+    new = []
+    with torch.no_grad():
+        while len(new) < cap:
+            nxt = int(lm.model(torch.tensor([ids + new])).logits[0, -1].argmax())
+            new.append(nxt)
+            if nxt == stop:
+                break
+    text = lm.tok_decode(new)
+    for s in until:
+        text = text.split(s)[0]
+    return new, text
+
+
+@pytest.mark.parametrize("arch", ["neox", "llama"])
+def test_generation_is_greedy_and_batching_does_not_change_it(tiny_models, arch):
+    lm = HFCausalLM(pretrained=str(tiny_models[arch]), device="cpu", max_length=64, batch_size=1)
+    contexts = CONTEXTS[:3] * 2
+    caps = [3, 9, 5, 12, 1, 7]
+    # Use a token the model really emits as the stop, so the stop-token path is exercised.
+    first_tokens, _ = _reference_greedy(lm, contexts[1], ["never-seen-stop"], 9)
+    stop_text = lm.tok_decode(first_tokens[4:5])
+    until = [stop_text, "。"]
+    expected = [_reference_greedy(lm, c, until, cap)[1] for c, cap in zip(contexts, caps)]
+    requests = gen_requests(contexts, until, caps)
+    assert lm.generate_until(requests, disable_tqdm=True) == expected
+    lm._batch_size = 4
+    assert lm.generate_until(requests, disable_tqdm=True) == expected
+    # Same context, different caps: each request gets its own answer (no reference dedup bug).
+    assert expected[1] != expected[4]
+
+
+def test_generation_batched_token_ids_equal_unbatched(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["llama"]), device="cpu")
+    contexts = [lm.tok_encode(c) or [0] for c in CONTEXTS]
+    caps = [4, 10, 2, 6]
+    batched = lm._generate_batch(contexts, stop_id=5, caps=caps)
+    single = [lm._generate_batch([c], stop_id=5, caps=[cap])[0] for c, cap in zip(contexts, caps)]
+    assert batched == single
+    assert all(len(tokens) <= cap for tokens, cap in zip(single, caps))
+
+
+def test_decode_applies_reference_space_clean_up(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu")
+    ids = lm.tok_encode("Hello , world . It is n't")
+    lm.tokenizer.clean_up_tokenization_spaces = True
+    assert lm.tok_decode(ids) == "Hello, world. It isn't"
+    lm.tokenizer.clean_up_tokenization_spaces = False
+    assert lm.tok_decode(ids) == "Hello , world . It is n't"
+
+
+def test_chat_template(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu")
+    lm.tokenizer.chat_template = None
+    with pytest.raises(UserError, match="has no chat template"):
+        lm.apply_chat_template([{"role": "user", "content": "こんにちは"}])
+    lm.tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
+    chat = [{"role": "user", "content": "こんにちは"}]
+    assert lm.apply_chat_template(chat) == "user: こんにちは\nassistant: "
+    assert lm.chat_template(True) == lm.tokenizer.chat_template
+
+
+# ---------------------------------------------------------------------------------------------- model_args
+
+
+def test_model_args_string(tiny_models):
+    lm = HFCausalLM.create_from_arg_string(
+        f"pretrained={tiny_models['neox']},batch_size=4,max_length=128,max_gen_toks=16,dtype=bfloat16,"
+        "use_fast=True,trust_remote_code=False,low_cpu_mem_usage=True,use_accelerate=False",
+        {"batch_size": None, "max_batch_size": 64, "device": "cpu"},
+    )
+    assert (lm.batch_size, lm.max_length, lm.max_gen_toks) == (4, 128, 16)
+    assert lm.model.dtype == torch.bfloat16 and lm.device == torch.device("cpu")
+    assert lm.eot_token_id == 0 and lm.tokenizer_name.endswith("neox")
+    default = HFCausalLM(pretrained=str(tiny_models["neox"]), batch_size="auto", device="cpu")
+    assert default.max_length == 256  # config.max_position_embeddings
+    assert default.max_gen_toks == 256 and default.batch_size == "auto"
+    assert default.model.dtype == torch.float32
+
+
+def test_pretrained_may_be_a_loaded_model(tiny_models):
+    path = tiny_models["llama"]
+    model = transformers.AutoModelForCausalLM.from_pretrained(path)
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    requests = ll_requests([(CONTEXTS[0], "東京")])
+    from_objects = HFCausalLM(pretrained=model, tokenizer=tok, device="cpu").loglikelihood(requests)
+    from_path = HFCausalLM(pretrained=str(path), device="cpu").loglikelihood(requests)
+    assert from_objects[0][0] == pytest.approx(from_path[0][0], abs=1e-6)
+    with pytest.raises(UserError, match="give its tokenizer too"):
+        HFCausalLM(pretrained=model)
+
+
+def test_unknown_key_names_it_and_suggests_the_close_one():
+    with pytest.raises(UserError) as err:
+        HFCausalLM(pretrained="unused", batchsize=4)
+    assert str(err.value) == (
+        "Unknown model_args key 'batchsize' for hf-causal; did you mean 'batch_size'? "
+        f"accepted keys: {', '.join(ACCEPTED_ARGS)}."
+    )
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"batch_size": "abc"},
+     "batch_size='abc' is not a positive integer or 'auto'; use e.g. batch_size=8 or batch_size=auto."),
+    ({"load_in_8bit": "maybe"}, "load_in_8bit='maybe' is not a boolean; use load_in_8bit=True or load_in_8bit=False."),
+    ({"max_length": "0"}, "max_length='0' is not a positive integer; use e.g. max_length=8."),
+    ({"dtype": "float8"}, "dtype='float8' is not supported; use one of auto, float32, bfloat16, float16."),
+    ({"device": "tpu"}, "device='tpu' is not understood; use cpu, cuda, cuda:N, N (a GPU index) or mps."),
+])
+def test_bad_values(args, message):
+    with pytest.raises(UserError) as err:
+        HFCausalLM(pretrained="unused", **args)
+    assert str(err.value) == message
+
+
+def test_missing_pretrained():
+    with pytest.raises(UserError) as err:
+        HFCausalLM()
+    assert str(err.value) == "hf-causal needs a model: give --model_args pretrained=<hub id or local path>."
+
+
+def test_load_in_8bit_without_cuda_fails_before_loading(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError) as err:  # the path does not exist: the check must come first
+        HFCausalLM(pretrained="/nonexistent/model", load_in_8bit="True", device="cpu")
+    assert str(err.value) == (
+        "load_in_8bit=True needs a CUDA GPU and the bitsandbytes package (pip install 'lm-eval-ja[quant]'); "
+        "this machine has no CUDA device, so drop load_in_8bit or run on a GPU."
+    )
+
+
+def test_missing_peft_adapter(tiny_models):
+    with pytest.raises(UserError, match=r"^peft=/nonexistent/adapter is not a local adapter folder"):
+        HFCausalLM(pretrained=str(tiny_models["neox"]), peft="/nonexistent/adapter", device="cpu")
+
+
+def test_gguf_file_is_forwarded(monkeypatch, tiny_models):
+    seen = {}
+    real_model, real_tok = transformers.AutoModelForCausalLM.from_pretrained, transformers.AutoTokenizer.from_pretrained
+
+    def fake_model(name, **kwargs):
+        seen["model"] = kwargs.get("gguf_file")
+        return real_model(tiny_models["neox"])
+
+    def fake_tok(name, **kwargs):
+        seen["tokenizer"] = kwargs.get("gguf_file")
+        return real_tok(tiny_models["neox"])
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_model)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fake_tok)
+    HFCausalLM(pretrained="some/repo-GGUF", gguf_file="model.Q4_K_M.gguf", device="cpu")
+    assert seen == {"model": "model.Q4_K_M.gguf", "tokenizer": "model.Q4_K_M.gguf"}
+
+
+# ---------------------------------------------------------------------------------------------- peft
+
+
+def test_peft_adapter_is_applied(tiny_models, tmp_path):
+    peft = pytest.importorskip("peft")
+    base_path = tiny_models["neox"]
+    base = transformers.AutoModelForCausalLM.from_pretrained(base_path)
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["query_key_value"], init_lora_weights=False,
+                           task_type="CAUSAL_LM")
+    torch.manual_seed(2)
+    peft.get_peft_model(base, lora).save_pretrained(tmp_path / "adapter")
+    fresh = transformers.AutoModelForCausalLM.from_pretrained(base_path)
+    merged = peft.PeftModel.from_pretrained(fresh, tmp_path / "adapter").merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(tmp_path / "merged")
+
+    requests = ll_requests([(CONTEXTS[0], "東京"), (CONTEXTS[2], "おばあさん")])
+    scores = {
+        name: [s for s, _ in HFCausalLM.create_from_arg_string(args, {"device": "cpu"}).loglikelihood(
+            requests, disable_tqdm=True)]
+        for name, args in {
+            "base": f"pretrained={base_path}",
+            "adapter": f"pretrained={base_path},peft={tmp_path / 'adapter'}",
+            "merged": f"pretrained={tmp_path / 'merged'}",
+        }.items()
+    }
+    assert all(abs(a - b) > 1e-3 for a, b in zip(scores["adapter"], scores["base"]))
+    assert scores["adapter"] == pytest.approx(scores["merged"], abs=1e-4)
