@@ -88,3 +88,15 @@ def test_numpy_replica_equals_lm_evals_bootstrap_on_random_items(monkeypatch):
     rng = random.Random(7)
     items = [(rng.randrange(3), rng.randrange(3)) for _ in range(57)]
     assert mcc_bootstrap_stderr(items, 2000) == lm_metrics.bootstrap_stderr(_sklearn_mcc_replica, items, iters=2000)
+
+
+def test_lm_eval_is_not_patched_by_importing_lm_eval_ja():
+    import importlib
+
+    import lm_eval_ja.task  # noqa: F401  (imports every family and the metric modules)
+    from lm_eval_ja.benchmarks import registry
+
+    for module in registry.FAMILY_MODULES:
+        importlib.import_module(f"lm_eval_ja.benchmarks.{module}")
+    assert lm_metrics.bootstrap_stderr.__module__ == "lm_eval.api.metrics"
+    assert lm_metrics.stderr_for_metric.__module__ == "lm_eval.api.metrics"
