@@ -14,14 +14,21 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.modelargs import redact_model_args, split_model_args
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one ``error:`` line with exit status 2, like every other bad input."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see --help).")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="lm-eval-ja",
         description="Evaluate a language model on Japanese tasks with the jp-stable protocol "
         "(also: `lm-eval-ja report ...`, `lm-eval-ja compare ...`).",
@@ -34,15 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: a suite's own counts, 0 for other tasks")
     p.add_argument("--batch_size", default=None, help="log-likelihood/generation batch size (int or auto)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:0, ...")
-    p.add_argument("--output_path", default=None, help="write result.json here (folders are created)")
+    p.add_argument("--output_path", default=None,
+                   help="write result.json here (folders are created; an existing folder or a trailing / means "
+                   "result.json inside); the response store and sample logs go beside it")
     p.add_argument("--limit", default=None,
                    help="first N documents of the reference's shuffled order (or a fraction), one value or one per task")
     p.add_argument("--no_cache", action="store_true", help="accepted for compatibility; lm-eval-ja does not cache by default")
     p.add_argument("--use_cache", default=None, metavar="PATH",
-                   help="cache model responses in this sqlite file (keyed by the request, not only the model name)")
+                   help="keep model responses in this store (JSON Lines, keyed by model fingerprint and request) "
+                   "instead of the one beside the output")
+    p.add_argument("--fresh", action="store_true",
+                   help="do not reuse stored responses (new ones are still stored)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another run's result.json at --output_path, with its sample logs and store")
     p.add_argument("--description_dict_path", default=None,
                    help="JSON {task: description} replacing the template description")
-    p.add_argument("--bootstrap_iters", type=int, default=100000, help="bootstrap resamples for mcc stderr")
+    p.add_argument("--bootstrap_iters", type=int, default=100000,
+                   help="bootstrap resamples for the MCC stderr, 0 for none (reference: 100000)")
     p.add_argument("--verbose", action="store_true", help="log at debug level (per-document records: --log_samples)")
     p.add_argument("--data_dir", default=None,
                    help="local dataset folder(s), laid out like ../shared/data (os.pathsep-separated to overlay); "
@@ -64,17 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _output_paths(output_path: str | None) -> tuple[Path | None, Path]:
-    if not output_path:
-        return None, Path(".")
-    out = Path(output_path)
-    return out, out.parent
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from lm_eval_ja import TASKS_DIR
     from lm_eval_ja import evaluator as ev
     from lm_eval_ja import results as res
+    from lm_eval_ja.manifest import run_identity
+    from lm_eval_ja.outputs import claim, resolve_output
+    from lm_eval_ja.preflight import check_data, load_description_dict
     from lm_eval_ja.selection import available_names, select
 
     if args.tasks_dir:
@@ -83,31 +94,33 @@ def run(args: argparse.Namespace) -> int:
     if args.list_tasks:
         print("\n".join(available_names()))
         return 0
+    # Everything that can be checked is checked before the model loads.
     if not args.model:
         raise UserError("--model is required, e.g. --model hf-causal --model_args pretrained=<model id or path>.")
     if not args.tasks:
         raise UserError("--tasks is required, e.g. --tasks jcommonsenseqa-1.1-0.3,jnli-1.1-0.3 (see --list_tasks).")
     if args.provide_description:
         raise UserError("--provide_description is not supported (the reference rejected it too); drop it.")
+    if args.bootstrap_iters < 0:
+        raise UserError(f"--bootstrap_iters {args.bootstrap_iters} is negative; give 0 (no bootstrap stderr) or more.")
     selection = select(args.tasks, args.num_fewshot, args.limit, args.include_builtin)
-    description_dict = None
-    if args.description_dict_path:
-        try:
-            description_dict = json.loads(Path(args.description_dict_path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"--description_dict_path {args.description_dict_path}: cannot read a JSON object ({exc}).") from None
+    description_dict = load_description_dict(args.description_dict_path, selection)
     if args.data_dir:
         from lm_eval_ja.data import data_dirs
 
-        data_dirs(args.data_dir)  # fail early on a wrong folder
+        data_dirs(args.data_dir)
     batch_size = args.batch_size
     if batch_size is not None and batch_size != "auto" and not str(batch_size).startswith("auto"):
         try:
             batch_size = int(batch_size)
         except ValueError:
             raise UserError(f"--batch_size {args.batch_size!r} is not an integer or 'auto'.") from None
+        if batch_size < 1:
+            raise UserError(f"--batch_size {batch_size} is not a positive integer or 'auto'.")
     if args.check_integrity or args.decontamination_ngrams_path:
         print("note: --check_integrity / --decontamination_ngrams_path have no effect in lm-eval-ja", file=sys.stderr)
+    split_model_args(args.model_args)  # malformed or repeated keys: before anything else is read
+    ev.check_model(args.model, args.model_args, batch_size=batch_size, device=args.device)
 
     cfg = ev.RunConfig(
         model=args.model, model_args=args.model_args, selection=selection,
@@ -115,30 +128,39 @@ def run(args: argparse.Namespace) -> int:
         bootstrap_iters=args.bootstrap_iters, description_dict=description_dict, seed=args.seed,
         data_dir=args.data_dir, log_samples=args.log_samples, apply_chat_template=args.apply_chat_template,
         system_instruction=args.system_instruction, fewshot_as_multiturn=args.fewshot_as_multiturn,
-        verbose=args.verbose, include_builtin=args.include_builtin,
+        verbose=args.verbose, include_builtin=args.include_builtin, argv=argv,
     )
-    out_path, out_dir = _output_paths(args.output_path)
+    files = resolve_output(args.output_path)
+    if files is not None:
+        state = claim(files, run_identity(cfg), args.overwrite)
+        if state == "resume":
+            print(f"{files.result} is this run's: resuming from its stored responses", flush=True)
+    documents = check_data(selection, args.data_dir)
 
     lm = ev.build_model(args.model, args.model_args, batch_size=batch_size, device=args.device)
-    if args.use_cache:
-        from lm_eval.api.model import CachingLM
+    store_path = args.use_cache or (files.store if files is not None else None)
+    if store_path is not None:
+        from lm_eval_ja.store import ResponseStore, StoredLM, model_fingerprint
 
-        lm = CachingLM(lm, args.use_cache)
+        cfg.fingerprint = model_fingerprint(args.model, args.model_args, batch_size, args.device, lm)
+        lm = StoredLM(lm, ResponseStore(store_path), cfg.fingerprint["digest"], read=not args.fresh)
+    else:
+        print("note: no --output_path, so responses are not stored and an interrupted run cannot resume",
+              file=sys.stderr)
 
     def save(result, samples):
-        if out_path is not None:
-            res.write_json_atomic(out_path, result)
-        for task, rows in samples.items():
-            stem = out_path.stem if out_path is not None else "result"
-            res.write_samples(out_dir / f"{stem}.samples.{task}.jsonl", rows)
+        if files is not None:
+            res.write_json_atomic(files.result, result)
+            for task, rows in samples.items():
+                res.write_samples(files.samples(task), rows)
 
-    result, _ = ev.evaluate_tasks(lm, cfg, on_task_done=save)
+    result, _ = ev.evaluate_tasks(lm, cfg, on_task_done=save, documents=documents)
     print(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"{args.model} ({args.model_args}), limit: {args.limit}, num_fewshot: {selection.num_fewshot}, "
-          f"batch_size: {args.batch_size}")
+    print(f"{args.model} ({redact_model_args(args.model_args)}), limit: {args.limit}, "
+          f"num_fewshot: {selection.num_fewshot}, batch_size: {args.batch_size}")
     print(res.make_table(result))
-    if out_path is not None:
-        print(f"wrote {out_path}")
+    if files is not None:
+        print(f"wrote {files.result}")
     return 0
 
 
@@ -155,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        return run(args)
+        return run(args, argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -42,13 +42,31 @@ def data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 
 @dataclass
 class SplitSource:
-    """Where one split was read from; ``fallback`` explains a substitute file."""
+    """Where one split was read from; ``fallback`` explains a substitute file; ``file`` is the file read (the
+    local path, or the downloaded copy of an online address)."""
 
     path: str
     fallback: str | None = None
+    file: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, **({"fallback": self.fallback} if self.fallback else {})}
+
+
+def record_location(path: str, source, default_format: str, index: int) -> str:
+    """Where record ``index`` (0-based) of a data file is: its line for line-based formats, else its number."""
+    fmt = source.format or default_format
+    if fmt in ("jsonl", "tsv") and Path(path).is_file():
+        skip = 1 if fmt == "tsv" else 0  # the header line
+        seen = -1
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if lineno <= skip or not line.strip():
+                    continue
+                seen += 1
+                if seen == index:
+                    return f"line {lineno}"
+    return f"record {index + 1}"
 
 
 @dataclass
@@ -203,10 +221,24 @@ def load_splits(task_name: str, sources: Mapping[str, Any], default_format: str,
     dirs = data_dirs(data_dir)
     out = LoadedData(splits={})
 
-    def reader(fmt: str):
+    def read(fmt: str, path: Path) -> list[dict[str, Any]]:
         if fmt not in readers:
             raise ValueError(f"{task_name}: unknown data format {fmt!r}; known: {', '.join(readers)}")
-        return readers[fmt]
+        if path.stat().st_size == 0:
+            raise UserError(f"Data file {path} is empty; replace it with the original file.")
+        try:
+            rows = readers[fmt](path)
+        except UnicodeDecodeError:
+            try:  # the decoder's own position is within its last chunk: find the byte in the whole file
+                path.read_bytes().decode("utf-8")
+                offset = "?"
+            except UnicodeDecodeError as exc:
+                offset = exc.start
+            raise UserError(f"Data file {path} is not valid UTF-8 (byte {offset} cannot be decoded; the file may be "
+                            "cut short); replace it with the original file.") from None
+        if not rows:
+            raise UserError(f"Data file {path} has no records; replace it with the original file.")
+        return rows
 
     for split, where in sources.items():
         fmt = where.format or default_format
@@ -227,13 +259,14 @@ def load_splits(task_name: str, sources: Mapping[str, Any], default_format: str,
                     f"Data file {where.local}{hint} for {task_name} was not found under {searched}; put it "
                     f"there (layout of ../shared/data) or unset --data_dir/{DATA_DIR_ENV} to download it."
                 )
-            rows = reader((where.fallback_format or fmt) if fallback else fmt)(path)
-            out.sources[split] = SplitSource(str(path), fallback)
+            rows = read((where.fallback_format or fmt) if fallback else fmt, path)
+            out.sources[split] = SplitSource(str(path), fallback, str(path))
         else:
             if not where.online:
                 raise UserError(f"{task_name}: the {split} split has no online source; pass --data_dir with a "
                                 f"local copy of {where.local}.")
-            rows = reader(where.online_format or fmt)(_download(where.online))
-            out.sources[split] = SplitSource(where.online)
+            downloaded = _download(where.online)
+            rows = read(where.online_format or fmt, downloaded)
+            out.sources[split] = SplitSource(where.online, None, str(downloaded))
         out.splits[split] = rows
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
@@ -17,10 +18,12 @@ from typing import Any
 from lm_eval_ja import TASKS_DIR
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.manifest import build_manifest, now
 from lm_eval_ja.modelargs import parse_model_args
 from lm_eval_ja.models.facts import ModelFacts
 from lm_eval_ja.results import result_json, task_result, version_number
 from lm_eval_ja.selection import Selection
+from lm_eval_ja.store import model_fingerprint
 
 log = logging.getLogger("lm_eval_ja")
 
@@ -46,6 +49,10 @@ class RunConfig:
     verbose: bool = False
     include_builtin: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the command line (recorded in the manifest, secrets redacted)
+    argv: list[str] | None = None
+    #: what produced the responses (lm_eval_ja.store.model_fingerprint); computed from the model if not given
+    fingerprint: dict[str, Any] | None = None
 
 
 def seed_everything(seed: int = GLOBAL_SEED) -> None:
@@ -68,59 +75,84 @@ def task_manager(include_builtin: bool = False, metadata: dict[str, Any] | None 
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=include_builtin, metadata=metadata)
 
 
-def build_model(name: str, model_args: str, batch_size=None, device=None):
-    """Instantiate an lm-eval model by registry name (ours are registered by importing lm_eval_ja.models)."""
+def _model_class(name: str):
     import lm_eval.api.registry as lm_registry
 
     import lm_eval_ja.models  # noqa: F401  (registers hf-causal)
 
     try:
-        cls = lm_registry.get_model(name)
+        return lm_registry.get_model(name)
     except (ValueError, KeyError):
         known = sorted(lm_registry.MODEL_REGISTRY)
         close = get_close_matches(name, known, n=3)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise UserError(f"Unknown --model {name!r}.{hint} Known models: {', '.join(known)}.") from None
+
+
+def _model_arguments(model_args: str, batch_size, device) -> tuple[dict[str, Any], dict[str, Any]]:
     args = parse_model_args(model_args)
     extra = {k: v for k, v in {"batch_size": batch_size, "device": device}.items() if v is not None}
     for key in extra:
         if key in args:
             raise UserError(f"{key} is given both in --model_args and as --{key}; give it once.")
+    return args, extra
+
+
+def check_model(name: str, model_args: str, batch_size=None, device=None) -> None:
+    """Everything about the model that can be checked without loading it: its name, and its model_args where the
+    model class can check them (``hf-causal``: unknown keys, values, 8-bit without CUDA, a folder with no model)."""
+    cls = _model_class(name)
+    args, extra = _model_arguments(model_args, batch_size, device)
+    if hasattr(cls, "check_args"):
+        cls.check_args({**args, **extra})
+
+
+def build_model(name: str, model_args: str, batch_size=None, device=None):
+    """Instantiate an lm-eval model by registry name (ours are registered by importing lm_eval_ja.models)."""
+    cls = _model_class(name)
+    args, extra = _model_arguments(model_args, batch_size, device)
     return cls.create_from_arg_obj(args, extra)
 
 
-def load_task(name: str, cfg: RunConfig, facts: ModelFacts):
-    """Our task ``name`` built from its spec, or (with ``include_builtin``) one of lm-eval's own tasks."""
+def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None):
+    """Our task ``name`` built from its spec (with its ``documents`` if already read), or (with
+    ``include_builtin``) one of lm-eval's own tasks."""
     metadata = {"fewshot_seed": cfg.seed, **({"data_dir": cfg.data_dir} if cfg.data_dir else {})}
     if registry.resolve(name) is not None:
         from lm_eval_ja.task import JaTask
 
         description = (cfg.description_dict or {}).get(name)
-        return JaTask({"task": name, "metadata": metadata}, facts=facts, description_override=description)
+        return JaTask({"task": name, "metadata": metadata}, facts=facts, description_override=description,
+                      documents=documents)
     loaded = task_manager(cfg.include_builtin, metadata).load([name])
     return loaded["tasks"][name] if name in loaded["tasks"] else next(iter(loaded["tasks"].values()))
 
 
-def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None) -> tuple[dict[str, Any], dict[str, list]]:
+def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None) -> tuple[dict[str, Any], dict]:
     """Evaluate every selected task on ``lm``; returns (result.json dict, per-task sample logs).
 
-    ``on_task_done(result_json, samples)`` is called after each task with everything so far.
+    ``on_task_done(result_json, samples)`` is called after each task with everything so far; ``documents`` are the
+    tasks' documents read by the preflight (:func:`lm_eval_ja.preflight.check_run`), by task name.
     """
     from lm_eval.evaluator import evaluate
 
     seed_everything()
     facts = ModelFacts.from_lm(lm)
+    fingerprint = cfg.fingerprint or model_fingerprint(cfg.model, cfg.model_args, cfg.batch_size, cfg.device, lm)
     results: dict[str, dict[str, Any]] = {}
     output_types: dict[str, str] = {}
     versions: dict[str, Any] = {}
     data_sources: dict[str, Any] = {}
+    data_files: list[str] = []
     samples: dict[str, list[dict[str, Any]]] = {}
     n_evaluated: dict[str, int] = {}
+    timing: dict[str, Any] = {"started": now(), "tasks": {}}
     result: dict[str, Any] = {}
     n = len(cfg.selection.tasks)
     for i, selected in enumerate(cfg.selection.tasks):
         name, shots, limit = selected.name, selected.num_fewshot, selected.limit
-        task = load_task(name, cfg, facts)
+        started, start = now(), time.perf_counter()
+        task = load_task(name, cfg, facts, (documents or {}).get(name))
         task.set_config(key="num_fewshot", value=shots)
         n_docs = len(task.eval_docs)
         n_limit = None if limit is None else (int(limit * n_docs) if isinstance(limit, float) else int(limit))
@@ -145,9 +177,16 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None) -> tuple[dict[str, 
         versions[name] = version_number(getattr(task, "VERSION", None))
         if getattr(task, "data_sources", None):
             data_sources[name] = task.data_sources
+        data_files += getattr(task, "data_files", [])
         if cfg.log_samples:
             samples[name] = task_samples
+        seconds = time.perf_counter() - start
+        timing["tasks"][name] = {"started": started, "seconds": round(seconds, 3)}
+        print(f"    {name} done in {seconds:.1f} s", flush=True)
+        timing["finished"] = now()
         result = result_json(cfg, results, output_types, versions, data_sources, n_evaluated)
+        result["manifest"] = build_manifest(cfg, lm, fingerprint, data_files)
+        result["timing"] = timing
         if on_task_done:
             on_task_done(result, samples)
     return result, samples

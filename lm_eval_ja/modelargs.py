@@ -65,3 +65,26 @@ def as_bool(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.strip().lower() in ("true", "1", "yes")
     raise UserError(f"{key}={value!r} is not a boolean; use {key}=True or {key}=False.")
+
+
+#: model_args whose values are secrets: never written to a result file, a log or a fingerprint.
+_SECRET = {"key", "api_key", "token", "hf_token", "auth_token", "access_token", "secret", "password"}
+
+
+def is_secret(key: str) -> bool:
+    key = key.lower()
+    return key in _SECRET or key.endswith("api_key") or key.endswith("_secret")
+
+
+def redacted(args: Mapping[str, Any]) -> dict[str, Any]:
+    """model_args with secret values replaced by ``"<redacted>"``."""
+    return {k: ("<redacted>" if is_secret(k) else v) for k, v in args.items()}
+
+
+def redact_model_args(model_args: str) -> str:
+    """A ``key=value,...`` string with secret values replaced (left as is when it does not parse)."""
+    try:
+        args = split_model_args(model_args)
+    except UserError:
+        return model_args
+    return ",".join(f"{k}={v}" for k, v in redacted(args).items())

@@ -4,7 +4,7 @@
   computed here from the per-document items (:mod:`lm_eval_ja.metrics.stderr`: lm-eval is asked for none);
 * :func:`group_results` — the averages of every group whose tasks all ran (JMMLU categories);
 * :func:`result_json` — ``results`` / ``versions`` / ``config`` in the reference's schema, lm-eval-ja's run facts
-  under ``config.lm_eval_ja``;
+  under ``config.lm_eval_ja`` (the evaluator adds ``manifest`` and ``timing``: :mod:`lm_eval_ja.manifest`);
 * :func:`write_json_atomic`, :func:`write_samples`, :func:`make_table` — the files and the markdown table.
 """
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from lm_eval_ja import __version__
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.metrics.stderr import task_stderrs
+from lm_eval_ja.modelargs import redact_model_args
+from lm_eval_ja.outputs import write_atomic
 
 
 def task_result(task, lm_eval_metrics: dict[str, Any], samples: list[dict[str, Any]], bootstrap_iters: int) -> dict:
@@ -75,7 +75,7 @@ def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], ver
     done = [t for t in cfg.selection.tasks if t.name in results]
     config = {
         "model": cfg.model,
-        "model_args": cfg.model_args,
+        "model_args": redact_model_args(cfg.model_args),
         "num_fewshot": [t.num_fewshot for t in done],
         "batch_size": cfg.batch_size,
         "device": cfg.device,
@@ -105,30 +105,19 @@ def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], ver
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON so that readers never see a half-written file (a bare file name needs no folder)."""
-    path = Path(path)
-    if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False, default=_jsonable)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically (a bare file name needs no folder), readable by everyone (0644 under the usual umask)."""
+
+    def write(fh):
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=_jsonable)
+        fh.write("\n")
+
+    write_atomic(path, write)
 
 
 def write_samples(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
     """lm-eval's samples JSONL (doc, arguments with the full prompt, resps, filtered_resps, metrics)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: fh.writelines(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n"
+                                                for row in rows))
 
 
 def _jsonable(o):

@@ -10,7 +10,8 @@ A benchmark spec names one (:attr:`lm_eval_ja.benchmarks.spec.Benchmark.split`):
 * :func:`head`: one file whose first ``n`` rows are the shot pool and are not scored (JMMLU has no dev split).
 
 Each policy converts the rows with the benchmark's converter (a row converted to None is not an item and is
-counted) and returns ``(evaluated documents, shot pool, notes)``; the notes go into result.json.
+counted; a row the converter cannot read raises :class:`RowError`) and returns ``(evaluated documents, shot pool,
+notes)``; the notes go into result.json.
 """
 
 from __future__ import annotations
@@ -24,10 +25,21 @@ Rows = list[dict[str, Any]]
 Convert = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-def _converted(rows: Rows, convert: Convert, extra: Mapping[str, Any] | None = None) -> Rows:
+class RowError(Exception):
+    """A row the converter cannot read: ``split``, ``index`` (0-based record of that split) and the cause."""
+
+    def __init__(self, split: str, index: int, cause: Exception):
+        super().__init__(split, index, cause)
+        self.split, self.index, self.cause = split, index, cause
+
+
+def _converted(split: str, rows: Rows, convert: Convert, extra: Mapping[str, Any] | None = None) -> Rows:
     out = []
-    for row in rows:
-        doc = convert({**row, **(extra or {})})
+    for index, row in enumerate(rows):
+        try:
+            doc = convert({**row, **(extra or {})})
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise RowError(split, index, exc) from None
         if doc is not None:
             out.append(doc)
     return out
@@ -47,8 +59,8 @@ class SplitPolicy:
         return getattr(self, f"_{self.kind}")(task_name, rows, convert, eval_split, train_split, paths)
 
     def _files(self, task_name, rows, convert, eval_split, train_split, paths):
-        evaluated = _converted(rows[eval_split], convert)
-        pool = _converted(rows.get(train_split, []), convert) if train_split else []
+        evaluated = _converted(eval_split, rows[eval_split], convert)
+        pool = _converted(train_split, rows.get(train_split, []), convert) if train_split else []
         notes = {}
         for split, docs in ((eval_split, evaluated), (train_split, pool)):
             if split in rows and len(rows[split]) != len(docs):
@@ -56,7 +68,7 @@ class SplitPolicy:
         return evaluated, pool, notes
 
     def _column(self, task_name, rows, convert, eval_split, train_split, paths):
-        docs = _converted(rows["all"], convert)
+        docs = _converted("all", rows["all"], convert)
         evaluated = [d for d in docs if d[self.column] == self.test_value]
         pool = [d for d in docs if d[self.column] == self.train_value]
         return evaluated, pool, {"split": f"rows of {paths['all']} by their {self.column!r} column"}
@@ -64,7 +76,7 @@ class SplitPolicy:
     def _hash(self, task_name, rows, convert, eval_split, train_split, paths):
         docs = []
         for name, file_rows in rows.items():
-            docs.extend(_converted(file_rows, convert, {"file": name}))
+            docs.extend(_converted(name, file_rows, convert, {"file": name}))
         seen: dict[str, int] = {}
         evaluated, pool = [], []
         for doc in docs:
@@ -78,7 +90,7 @@ class SplitPolicy:
         return evaluated, pool, {"split": note}
 
     def _head(self, task_name, rows, convert, eval_split, train_split, paths):
-        docs = _converted(rows[eval_split], convert)
+        docs = _converted(eval_split, rows[eval_split], convert)
         return docs[self.n:], docs[:self.n], {
             "split": f"no dev split: the first {self.n} questions are the shot pool and are not scored"}
 

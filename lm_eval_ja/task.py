@@ -24,16 +24,19 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import datasets
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_ja.benchmarks import registry
-from lm_eval_ja.data import load_splits
+from lm_eval_ja.benchmarks.spec import Benchmark
+from lm_eval_ja.data import load_splits, record_location
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.models.facts import ModelFacts
 from lm_eval_ja.sampling import REFERENCE_SEED, ReferenceSampler
+from lm_eval_ja.splits import RowError
 from lm_eval_ja.templates import PromptTemplate, load_template
 
 log = logging.getLogger("lm_eval_ja")
@@ -65,11 +68,60 @@ def task_config(name: str) -> dict[str, Any]:
     return config
 
 
+@dataclass
+class Documents:
+    """A task's documents: the evaluated ones in file order, the shot pool, where they came from."""
+
+    evaluated: list[dict[str, Any]]
+    pool: list[dict[str, Any]]
+    #: split -> {"path", "fallback"?} (recorded in result.json)
+    sources: dict[str, dict[str, Any]]
+    #: what the split policy says about how it made the documents
+    notes: dict[str, Any]
+    #: the files read (local paths, or the downloaded copies)
+    files: list[str]
+
+
+def load_documents(name: str, spec: Benchmark, data_dir: str | None) -> Documents:
+    """Read, convert and split a task's data; a file or row that cannot be read is one UserError naming it."""
+    loaded = load_splits(name, spec.sources, spec.format, registry.readers(), data_dir)
+    sources = {split: src.as_dict() for split, src in loaded.sources.items()}
+    paths = {split: src.path for split, src in loaded.sources.items()}
+    rows, convert = loaded.splits, spec.convert
+    if spec.sampler == "reference":
+        # The reference keeps each row's index in its split file (the conformance cases refer to it).
+        rows = {split: [{**r, "_raw_index": i} for i, r in enumerate(split_rows)] for split, split_rows in rows.items()}
+        convert = _keeping_raw_index(spec.convert)
+    try:
+        evaluated, pool, notes = spec.split(name, rows, convert, spec.eval_split, spec.train_split, paths)
+    except RowError as err:
+        source = loaded.sources[err.split]
+        where = record_location(source.file or source.path, spec.sources[err.split], spec.format, err.index)
+        cause = (f"has no field {err.cause.args[0]!r}" if isinstance(err.cause, KeyError)
+                 else f"cannot be read ({type(err.cause).__name__}: {err.cause})")
+        raise UserError(f"Data file {source.path}, {where}, {cause}, which {name} needs; replace the file with the "
+                        "original one.") from None
+    if not evaluated:
+        raise UserError(f"{name}: the evaluated split is empty; check the data files under --data_dir.")
+    return Documents(evaluated, pool, sources, notes, [src.file or src.path for src in loaded.sources.values()])
+
+
+def check_num_fewshot(name: str, spec: Benchmark, pool_size: int, num_fewshot: int) -> None:
+    """A few-shot count the task can give: 0 for 0-shot-only tasks, at most the size of the shot pool."""
+    if num_fewshot and spec.zero_shot_only:
+        raise UserError(f"{name} is evaluated 0-shot only (the model scores the bare sentences); "
+                        f"use --num_fewshot 0 for it.")
+    if num_fewshot and not pool_size:
+        raise UserError(f"{name} has no shot pool to draw {num_fewshot} shots from; use --num_fewshot 0.")
+    if num_fewshot > pool_size:
+        raise UserError(f"{name}: --num_fewshot {num_fewshot} is more than the {pool_size} examples of its shot pool.")
+
+
 class JaTask(ConfigurableTask):
     """A Japanese task following its benchmark spec (see the module docstring)."""
 
     def __init__(self, config: dict[str, Any] | None = None, facts: ModelFacts | None = None,
-                 description_override: str | None = None, **kwargs):
+                 description_override: str | None = None, documents: Documents | None = None, **kwargs):
         given = dict(config or {})
         given.pop("class", None)
         name = given["task"]
@@ -87,6 +139,8 @@ class JaTask(ConfigurableTask):
         self.template = self._template(resolved.prompt_version)
         self.description_override = description_override
         self.data_sources: dict[str, Any] = {}
+        self.data_files: list[str] = []
+        self._documents = documents  # already read and checked (the preflight), else read in download()
         self._scored: dict[str, dict[str, Any]] = {}
         if self.spec.prompt_style == "lm-eval":
             config.update(
@@ -114,18 +168,11 @@ class JaTask(ConfigurableTask):
     # ------------------------------------------------------------------ data
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs) -> None:
-        spec, name = self.spec, self.config.task
-        loaded = load_splits(name, spec.sources, spec.format, registry.readers(), self.data_dir)
-        sources = {split: src.as_dict() for split, src in loaded.sources.items()}
-        paths = {split: src.path for split, src in loaded.sources.items()}
-        rows, convert = loaded.splits, spec.convert
-        if spec.sampler == "reference":
-            # The reference keeps each row's index in its split file (the conformance cases refer to it).
-            rows = {split: [{**r, "_raw_index": i} for i, r in enumerate(split_rows)] for split, split_rows in rows.items()}
-            convert = _keeping_raw_index(spec.convert)
-        evaluated, pool, notes = spec.split(name, rows, convert, spec.eval_split, spec.train_split, paths)
-        if not evaluated:
-            raise UserError(f"{name}: the evaluated split is empty; check the data files under --data_dir.")
+        spec = self.spec
+        documents = self._documents or load_documents(self.config.task, spec, self.data_dir)
+        evaluated, pool, notes = list(documents.evaluated), list(documents.pool), dict(documents.notes)
+        sources = documents.sources
+        self.data_files = documents.files
         self._pool = pool
         if spec.sampler == "reference":
             targets = [self.template.doc_to_target(d) for d in pool] if self.task_version.stratified else None
@@ -184,15 +231,7 @@ class JaTask(ConfigurableTask):
         return [self._pool[i] for i in self._sampler.shots(doc[_POS], num_fewshot, fits)]
 
     def _check_shots(self, num_fewshot: int) -> None:
-        if num_fewshot and self.spec.zero_shot_only:
-            raise UserError(f"{self.config.task} is evaluated 0-shot only (the model scores the bare sentences); "
-                            f"use --num_fewshot 0 for it.")
-        if num_fewshot and not self._pool:
-            raise UserError(f"{self.config.task} has no shot pool to draw {num_fewshot} shots from; "
-                            "use --num_fewshot 0.")
-        if num_fewshot > len(self._pool) and self._pool:
-            raise UserError(f"{self.config.task}: --num_fewshot {num_fewshot} is more than the {len(self._pool)} "
-                            f"examples of its shot pool.")
+        check_num_fewshot(self.config.task, self.spec, len(self._pool), num_fewshot)
 
     def _fits(self, position: int, indices: list[int]) -> bool:
         """Whether the reference prompt of the document at ``position`` with these shots fits its budget."""

@@ -44,3 +44,19 @@ def run_tasks(lm, names, shots, limit, data_dir=CONFORMANCE_DATA_DIR, **options)
     cfg = RunConfig(model="hf-causal", model_args="", selection=Selection.of(names, shots, limit),
                     data_dir=str(data_dir), log_samples=True, **options)
     return evaluate_tasks(lm, cfg)
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory):
+    """A second model: the conformance GPT-NeoX architecture and tokenizer with other random weights."""
+    if not TINY_MODEL.is_dir():
+        pytest.skip(f"{TINY_MODEL} not present")
+    import torch
+    import transformers
+
+    path = tmp_path_factory.mktemp("other-model")
+    torch.manual_seed(1)
+    config = transformers.AutoConfig.from_pretrained(TINY_MODEL)
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    transformers.AutoTokenizer.from_pretrained(TINY_MODEL).save_pretrained(path)
+    return path

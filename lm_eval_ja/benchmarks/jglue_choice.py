@@ -35,7 +35,11 @@ def _jglue(name: str, split: str) -> Source:
 
 
 def _label_index(value: Any, names: tuple[str, ...]) -> int:
-    return names.index(value) if isinstance(value, str) else int(value)
+    if isinstance(value, str):
+        if value not in names:
+            raise ValueError(f"label {value!r} is not one of {', '.join(names)}")
+        return names.index(value)
+    return int(value)
 
 
 # ----------------------------------------------------------------------------------------------- converters

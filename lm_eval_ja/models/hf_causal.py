@@ -18,6 +18,7 @@ import importlib.util
 import logging
 from itertools import takewhile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -143,6 +144,22 @@ def _check_quantization(load_in_8bit: bool, load_in_4bit: bool) -> None:
 # loading
 
 
+def _check_local_model(pretrained: Any, gguf_file: str | None) -> None:
+    """A local model folder that cannot hold a model is said so now, not by a confusing tokenizer error."""
+    if not isinstance(pretrained, str):
+        return
+    local = Path(pretrained).expanduser()
+    if local.is_dir():
+        if gguf_file and not (local / gguf_file).is_file():
+            raise UserError(f"gguf_file={gguf_file} is not in the folder pretrained={pretrained}; give the name of a "
+                            "GGUF file in that folder.")
+        if not gguf_file and not (local / "config.json").is_file():
+            raise UserError(f"pretrained={pretrained} is a folder without config.json, so there is no model to load; "
+                            "point pretrained= at the model's folder, or give gguf_file= for a GGUF model.")
+    elif pretrained.startswith(("/", "./", "../", "~")):
+        raise UserError(f"pretrained={pretrained}: no such folder; point pretrained= at the model's folder or a hub id.")
+
+
 def _load_tokenizer(name_or_obj: Any, hub_kwargs: dict, use_fast: bool, gguf_file: str | None):
     if isinstance(name_or_obj, transformers.PreTrainedTokenizerBase):
         return name_or_obj
@@ -251,6 +268,64 @@ class _RowCaps(transformers.StoppingCriteria):
 # ----------------------------------------------------------------------------------------------------------
 
 
+def settings(
+    pretrained: Any = None,
+    revision: str | None = None,
+    subfolder: str | None = None,
+    tokenizer: Any = None,
+    use_fast: Any = True,
+    trust_remote_code: Any = False,
+    dtype: Any = None,
+    torch_dtype: Any = None,
+    device: Any = None,
+    device_map: Any = None,
+    device_map_option: Any = None,
+    peft: str | None = None,
+    load_in_8bit: Any = False,
+    load_in_4bit: Any = False,
+    gguf_file: str | None = None,
+    batch_size: Any = 1,
+    max_batch_size: Any = 64,
+    max_length: Any = None,
+    max_gen_toks: Any = 256,
+    low_cpu_mem_usage: Any = None,
+    use_accelerate: Any = None,
+    fast_scoring: Any = True,
+    joint_tokenization: Any = False,
+    **unknown: Any,
+) -> SimpleNamespace:
+    """hf-causal's model_args, validated and typed (values may be strings, as they arrive from --model_args); every
+    problem is a UserError naming the key. Nothing is loaded."""
+    _reject_unknown(unknown)
+    if pretrained is None or (isinstance(pretrained, str) and not pretrained.strip()):
+        raise UserError("hf-causal needs a model: give --model_args pretrained=<hub id or local path>.")
+    if isinstance(pretrained, transformers.PreTrainedModel) and tokenizer is None:
+        raise UserError("pretrained is a loaded model object, so give its tokenizer too "
+                        "(tokenizer=<name or object>).")
+    load_in_8bit, load_in_4bit = as_bool("load_in_8bit", load_in_8bit), as_bool("load_in_4bit", load_in_4bit)
+    if low_cpu_mem_usage is not None:
+        as_bool("low_cpu_mem_usage", low_cpu_mem_usage)
+        logger.info("low_cpu_mem_usage is ignored: transformers always loads weights lazily now.")
+    if use_accelerate is not None and as_bool("use_accelerate", use_accelerate):
+        logger.info("use_accelerate is ignored; device_map=auto spreads a model over several GPUs.")
+    if device_map and device_map_option and device_map != device_map_option:
+        raise UserError("device_map and device_map_option disagree; give only one of them.")
+    out = SimpleNamespace(
+        pretrained=pretrained, revision=revision, subfolder=subfolder, tokenizer=tokenizer, peft=peft,
+        gguf_file=gguf_file, use_fast=as_bool("use_fast", use_fast),
+        trust_remote_code=as_bool("trust_remote_code", trust_remote_code),
+        device_map=device_map or device_map_option, load_in_8bit=load_in_8bit, load_in_4bit=load_in_4bit,
+        batch_size=_as_batch_size(batch_size), max_batch_size=_as_int("max_batch_size", max_batch_size),
+        max_gen_toks=_as_int("max_gen_toks", max_gen_toks), fast_scoring=as_bool("fast_scoring", fast_scoring),
+        joint_tokenization=as_bool("joint_tokenization", joint_tokenization),
+        max_length=_as_int("max_length", max_length) if max_length is not None else None,
+        dtype=_as_dtype(dtype, torch_dtype), device=_as_device(device),
+    )
+    _check_quantization(load_in_8bit, load_in_4bit)
+    _check_local_model(pretrained, gguf_file)
+    return out
+
+
 @register_model("hf-causal", "hf-causal-experimental")
 class HFCausalLM(LM):
     """A transformers causal LM with jp-stable ``hf-causal`` tokenisation, scoring and greedy generation.
@@ -266,79 +341,37 @@ class HFCausalLM(LM):
     (trailing context spaces moved to the continuation) instead of the reference's separate tokenisation.
     """
 
-    def __init__(
-        self,
-        pretrained: Any = None,
-        revision: str | None = None,
-        subfolder: str | None = None,
-        tokenizer: Any = None,
-        use_fast: Any = True,
-        trust_remote_code: Any = False,
-        dtype: Any = None,
-        torch_dtype: Any = None,
-        device: Any = None,
-        device_map: Any = None,
-        device_map_option: Any = None,
-        peft: str | None = None,
-        load_in_8bit: Any = False,
-        load_in_4bit: Any = False,
-        gguf_file: str | None = None,
-        batch_size: Any = 1,
-        max_batch_size: Any = 64,
-        max_length: Any = None,
-        max_gen_toks: Any = 256,
-        low_cpu_mem_usage: Any = None,
-        use_accelerate: Any = None,
-        fast_scoring: Any = True,
-        joint_tokenization: Any = False,
-        **unknown: Any,
-    ) -> None:
+    def __init__(self, **model_args: Any) -> None:
         super().__init__()
-        _reject_unknown(unknown)
-        if pretrained is None or (isinstance(pretrained, str) and not pretrained.strip()):
-            raise UserError("hf-causal needs a model: give --model_args pretrained=<hub id or local path>.")
-        if isinstance(pretrained, transformers.PreTrainedModel) and tokenizer is None:
-            raise UserError("pretrained is a loaded model object, so give its tokenizer too "
-                            "(tokenizer=<name or object>).")
-        load_in_8bit, load_in_4bit = as_bool("load_in_8bit", load_in_8bit), as_bool("load_in_4bit", load_in_4bit)
-        use_fast, trust_remote_code = as_bool("use_fast", use_fast), as_bool("trust_remote_code", trust_remote_code)
-        if low_cpu_mem_usage is not None:
-            as_bool("low_cpu_mem_usage", low_cpu_mem_usage)
-            logger.info("low_cpu_mem_usage is ignored: transformers always loads weights lazily now.")
-        if use_accelerate is not None and as_bool("use_accelerate", use_accelerate):
-            logger.info("use_accelerate is ignored; device_map=auto spreads a model over several GPUs.")
-        if device_map and device_map_option and device_map != device_map_option:
-            raise UserError("device_map and device_map_option disagree; give only one of them.")
-        device_map = device_map or device_map_option
-        self._batch_size = _as_batch_size(batch_size)
-        self._max_batch_size = _as_int("max_batch_size", max_batch_size)
-        self._max_gen_toks = _as_int("max_gen_toks", max_gen_toks)
-        self._fast_scoring = as_bool("fast_scoring", fast_scoring)
-        self._joint_tokenization = as_bool("joint_tokenization", joint_tokenization)
+        a = settings(**model_args)
+        self._batch_size, self._max_batch_size, self._max_gen_toks = a.batch_size, a.max_batch_size, a.max_gen_toks
+        self._fast_scoring, self._joint_tokenization = a.fast_scoring, a.joint_tokenization
         self._scorer: PrefixCacheScorer | None = None
-        max_length = _as_int("max_length", max_length) if max_length is not None else None
-        dtype = _as_dtype(dtype, torch_dtype)
-        self._device = _as_device(device)
-        _check_quantization(load_in_8bit, load_in_4bit)
-
-        hub_kwargs = {"trust_remote_code": trust_remote_code}
+        self._device = a.device
+        pretrained, revision, peft, gguf_file = a.pretrained, a.revision, a.peft, a.gguf_file
+        hub_kwargs = {"trust_remote_code": a.trust_remote_code}
         if revision:
             hub_kwargs["revision"] = str(revision)
-        if subfolder:
-            hub_kwargs["subfolder"] = str(subfolder)
+        if a.subfolder:
+            hub_kwargs["subfolder"] = str(a.subfolder)
         self.pretrained, self.revision, self.peft = pretrained, revision, peft
-        if tokenizer:  # a separate tokenizer does not share the model's revision, subfolder or GGUF file
-            self.tokenizer = _load_tokenizer(tokenizer, {"trust_remote_code": trust_remote_code}, use_fast, None)
+        if a.tokenizer:  # a separate tokenizer does not share the model's revision, subfolder or GGUF file
+            self.tokenizer = _load_tokenizer(a.tokenizer, {"trust_remote_code": a.trust_remote_code}, a.use_fast, None)
         else:
-            self.tokenizer = _load_tokenizer(pretrained, hub_kwargs, use_fast, gguf_file)
-        self._model = _load_model(pretrained, hub_kwargs, dtype, self._device, device_map, load_in_8bit,
-                                  load_in_4bit, gguf_file, peft)
+            self.tokenizer = _load_tokenizer(pretrained, hub_kwargs, a.use_fast, gguf_file)
+        self._model = _load_model(pretrained, hub_kwargs, a.dtype, self._device, a.device_map, a.load_in_8bit,
+                                  a.load_in_4bit, gguf_file, peft)
         if getattr(self._model, "hf_device_map", None):
             # Dispatched models move activations themselves; inputs go where the embeddings live.
             weight = self._model.get_input_embeddings().weight
             self._device = weight.device if weight.device.type != "meta" else torch.device("cpu")
-        self._max_length = max_length or default_max_length(self._model.config, self.tokenizer)
+        self._max_length = a.max_length or default_max_length(self._model.config, self.tokenizer)
         self.batch_sizes: dict[str, int] = {}
+
+    @classmethod
+    def check_args(cls, model_args: dict[str, Any]) -> None:
+        """Validate model_args without loading anything (the command line does it before reading data)."""
+        settings(**model_args)
 
     # ------------------------------------------------------------------ properties
 
@@ -423,10 +456,10 @@ class HFCausalLM(LM):
         encode = functools.lru_cache(maxsize=1024)(self.tok_encode)
         token_pairs = [self._encode_pair(context, continuation, encode) for context, continuation in
                        (req.args for req in requests)]
-        results = self._loglikelihood_tokens(token_pairs, disable_tqdm=disable_tqdm)
-        for req, result in zip(requests, results):
-            self.cache_hook.add_partial("loglikelihood", req.args, result)
-        return results
+        # Each response is reported to the cache hook as its batch finishes (a run store keeps it at once).
+        return self._loglikelihood_tokens(
+            token_pairs, disable_tqdm=disable_tqdm,
+            on_result=lambda i, result: self.cache_hook.add_partial("loglikelihood", requests[i].args, result))
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         """Log-likelihood of whole strings, scored in disjoint windows of ``max_length`` tokens (lm-eval's scheme)."""
@@ -462,12 +495,24 @@ class HFCausalLM(LM):
         whole, context_enc = self.tok_encode(context + continuation), encode(context)
         return context_enc or [self.eot_token_id], whole[len(context_enc):]
 
-    def _loglikelihood_tokens(self, token_pairs: list[tuple[list[int], list[int]]],
-                              disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        """Score ``(context_ids, continuation_ids)`` pairs in batches, longest first; results in input order."""
+    def _loglikelihood_tokens(self, token_pairs: list[tuple[list[int], list[int]]], disable_tqdm: bool = False,
+                              on_result=None) -> list[tuple[float, bool]]:
+        """Score ``(context_ids, continuation_ids)`` pairs in batches, longest first; results in input order.
+
+        ``on_result(i, score)`` is called for every input pair as soon as its batch is done.
+        """
         # Identical requests are scored once.
         unique: dict[tuple, int] = {}
         slot = [unique.setdefault((tuple(ctx), tuple(cont)), len(unique)) for ctx, cont in token_pairs]
+        inputs_of: dict[int, list[int]] = {}
+        for i, u in enumerate(slot):
+            inputs_of.setdefault(u, []).append(i)
+
+        def report(items, outputs):
+            for u, score in zip(items, outputs):
+                for i in inputs_of[u]:
+                    on_result(i, score)
+
         pairs = [(list(ctx), list(cont)) for ctx, cont in unique]
         if self._fast_scorer() is not None:
             # A batch is whole groups sharing a prefix, so no prefix is run twice.
@@ -476,7 +521,7 @@ class HFCausalLM(LM):
         else:
             units = [[i] for i in sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))]
         scores = self._in_batches("loglikelihood", units, lambda chunk, batch_size: self._score_batch(
-            [pairs[i] for i in chunk], batch_size), disable_tqdm)
+            [pairs[i] for i in chunk], batch_size), disable_tqdm, on_batch=report if on_result else None)
         return [scores[i] for i in slot]
 
     def _fast_scorer(self) -> PrefixCacheScorer | None:
@@ -584,8 +629,10 @@ class HFCausalLM(LM):
 
     # ------------------------------------------------------------------ batching
 
-    def _in_batches(self, kind: str, units: list[list[int]], run, disable_tqdm: bool, key=lambda unit: None) -> list:
-        """``run`` the items of up to ``batch_size`` consecutive ``units`` at a time; results by item index.
+    def _in_batches(self, kind: str, units: list[list[int]], run, disable_tqdm: bool, key=lambda unit: None,
+                    on_batch=None) -> list:
+        """``run(items, batch_size)`` on the items of up to ``batch_size`` consecutive ``units`` at a time; results
+        by item index; ``on_batch(items, outputs)`` after every batch.
 
         A unit (one request, or the requests sharing a prefix) is never split, and a batch holds units of one
         ``key``. With ``batch_size=auto`` an out-of-memory error halves the batch and retries the same units.
@@ -606,6 +653,8 @@ class HFCausalLM(LM):
                     batch_size = self._shrink_batch(kind, batch_size)
                     continue
                 results.update(zip(items, outputs))
+                if on_batch is not None:
+                    on_batch(items, outputs)
                 start += len(chunk)
                 pbar.update(len(items))
         return [results[i] for i in range(len(results))]

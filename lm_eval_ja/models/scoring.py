@@ -19,6 +19,7 @@ produced it: groups are formed by the common token prefix of the inputs, not by 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from dataclasses import dataclass, field
 
@@ -190,6 +191,8 @@ class PrefixCacheScorer:
         self.lm = _causal_lm(model)
         self.device = torch.device(device)
         self.body = self.lm.base_model
+        # transformers 5 names the key/value cache `cache` (`past_key_values` warns on every call); older ones don't.
+        self._cache_name = "cache" if "cache" in inspect.signature(self.body.forward).parameters else "past_key_values"
         self.head = self.lm.get_output_embeddings()
         if self.body is self.lm or self.head is None:
             raise TypeError(f"{type(self.lm).__name__} has no separate body and output head")
@@ -295,7 +298,7 @@ class PrefixCacheScorer:
                 positions[row, width - len(prefix):] = torch.arange(len(prefix))
         out = self.body(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                         position_ids=positions.to(self.device), use_cache=True)
-        return out.past_key_values, mask
+        return getattr(out, self._cache_name), mask
 
     def _extend(self, cache, prefix_mask, prefix_lens, owners: torch.Tensor, suffixes: list[list[int]]):
         """Hidden states of right-padded ``suffixes``, each continuing the cached prefix of its owner."""
@@ -309,7 +312,8 @@ class PrefixCacheScorer:
         positions = prefix_lens[owners][:, None] + torch.arange(width)
         past = _select_rows(cache, owners.to(self.device)) if cache is not None else None
         out = self.body(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                        position_ids=positions.to(self.device), past_key_values=past, use_cache=past is not None)
+                        position_ids=positions.to(self.device), use_cache=past is not None,
+                        **({self._cache_name: past} if past is not None else {}))
         return out.last_hidden_state
 
     def _score_rows(self, hidden: torch.Tensor, part: list[tuple[int, int]], groups: list[Group]):

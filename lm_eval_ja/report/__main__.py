@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lm_eval_ja.errors import UserError
 from lm_eval_ja.report.compare import compare, deltas_to_markdown
 from lm_eval_ja.report.leaderboard import leaderboard
 from lm_eval_ja.report.results import load_result_file
@@ -54,7 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _compare(args)
 
 
+def _make_folders(*paths: Path | None) -> None:
+    """Output files may go into folders that do not exist yet (as --output_path)."""
+    for p in paths:
+        if p is not None:
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"{p}: cannot create the folder {p.parent} ({exc.strerror}); choose another path.") from None
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
+    _make_folders(args.out_md, args.out_csv, args.out_png)
     lb = leaderboard(args.paths, model_id_from=args.model_id)
     text = lb.to_markdown()
     sys.stdout.write(text)
@@ -70,6 +82,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    _make_folders(args.out_md)
     run_a = load_result_file(args.a, args.model_id)
     run_b = load_result_file(args.b, args.model_id)
     deltas = compare(run_a, run_b, args.samples_a, args.samples_b, seed=args.seed, n_resamples=args.resamples)
@@ -83,8 +96,6 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from lm_eval_ja.errors import UserError
-
     try:
         sys.exit(main())
     except UserError as exc:  # run directly rather than through the top-level CLI: same contract

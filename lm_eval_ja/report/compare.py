@@ -266,6 +266,9 @@ def _samples_by_task(samples: SamplesArg, run: ResultFile) -> dict[str, Path]:
                 f"{f}: cannot tell which task this sample log belongs to; name it samples_<task>_<date>.jsonl "
                 "as lm-eval does, or pass one log per single-task result file."
             )
+        if task not in task_names:
+            raise UserError(f"{f} is the sample log of {task}, which {run.path} does not hold; pass the sample logs "
+                            "written with that result file.")
         out[task] = f
     return out
 

@@ -59,6 +59,16 @@ def test_compare_ignores_a_log_of_another_run(tmp_path):
     assert d.method == "stderr" and "another run" in d.note
 
 
+def test_compare_refuses_the_log_of_another_task(tmp_path):
+    ra, la = run_with_samples(tmp_path, "a", [i % 2 == 0 for i in range(10)])
+    other = la.with_name("samples_jnli-1.1-0.3_2025-01-01T00-00-00.000001.jsonl")
+    other.write_text(la.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        compare(ra, ra, other, la)
+    assert str(err.value) == (f"{other} is the sample log of jnli-1.1-0.3, which {ra} does not hold; pass the sample "
+                              "logs written with that result file.")
+
+
 def test_compare_unnamed_log_for_multi_task_run_is_a_user_error(tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text('{"doc_id": 0, "acc": 1.0}\n')

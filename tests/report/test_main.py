@@ -11,11 +11,12 @@ from tests.report.helpers import FIXTURES, run_with_samples
 
 def test_cli_leaderboard_writes_all_outputs(tmp_path, capsys):
     rc = main(["leaderboard", str(FIXTURES), "--out-md", str(tmp_path / "lb.md"),
-               "--out-csv", str(tmp_path / "lb.csv"), "--out-png", str(tmp_path / "lb.png")])
+               "--out-csv", str(tmp_path / "new" / "lb.csv"), "--out-png", str(tmp_path / "lb.png")])
     assert rc == 0
     assert "| model-c | **77.50** |" in capsys.readouterr().out
     assert (tmp_path / "lb.md").read_text(encoding="utf-8").startswith("| model |")
-    assert (tmp_path / "lb.csv").read_text(encoding="utf-8").startswith("model,average,n_tasks,prompt,")
+    # a folder that does not exist yet is created, as for --output_path
+    assert (tmp_path / "new" / "lb.csv").read_text(encoding="utf-8").startswith("model,average,n_tasks,prompt,")
     assert (tmp_path / "lb.png").stat().st_size > 0
 
 

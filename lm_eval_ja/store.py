@@ -1,0 +1,264 @@
+"""Per-request persistence: every model response is kept as it is computed, so a rerun resumes.
+
+:class:`ResponseStore` is an append-only JSON Lines file (no pickle: a store is data, never code). Each line is
+``{"key": ..., "value": ...}`` where the key is the sha256 of the model fingerprint, the request type and the
+request's arguments, so one store may hold several models' responses and never hands one model another's. A line
+cut by a kill is ignored when the store is read.
+
+:class:`StoredLM` wraps any lm-eval model (``hf-causal``, lm-eval's ``hf``, API models): requests already in the
+store are answered from it, the rest go to the model, whose cache hook appends each response the moment the model
+reports it (``hf-causal`` and lm-eval's models report per batch or per request), so a kill loses at most the batch
+in flight.
+
+:func:`model_fingerprint` identifies what produced a response: the model type, every model_arg, batch size and
+device, and the identity of the weights, tokenizer and adapter — a hub revision's commit, or the names, sizes
+and modification times of the local files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from lm_eval_ja.errors import UserError
+from lm_eval_ja.modelargs import parse_model_args, redacted
+
+#: The request types lm-eval's evaluator sends to a model.
+REQUEST_TYPES = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+_MAGIC = {"lm_eval_ja_store": 1}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    return value
+
+
+def request_key(fingerprint: str, kind: str, args: Any, occurrence: int = 0) -> str:
+    """The store key of one request (``occurrence`` tells apart repeats of a sampled request)."""
+    text = json.dumps([fingerprint, kind, _jsonable(args), occurrence], ensure_ascii=False, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ResponseStore:
+    """An append-only JSON Lines store of responses (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._values: dict[str, Any] = {}
+        if self.path.exists():
+            self._load()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = self.path.open("a", encoding="utf-8")
+        if new:
+            self._write(_MAGIC)
+
+    def _load(self) -> None:
+        with self.path.open("rb") as fh:
+            head = fh.read(16)
+        if head.startswith(b"SQLite format 3"):
+            raise UserError(f"{self.path} is an SQLite cache of an older lm-eval-ja or of lm-eval; lm-eval-ja's response "
+                            "store is a JSON Lines file: give another path (or delete that file).")
+        with self.path.open(encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().split("\n")
+        try:
+            header = json.loads(lines[0]) if lines[0].strip() else _MAGIC
+        except json.JSONDecodeError:
+            header = None
+        if header != _MAGIC:
+            raise UserError(f"{self.path} is not an lm-eval-ja response store; give another path (or delete that file).")
+        for line in lines[1:]:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # the last line, cut by a kill: that response is computed again
+                continue
+            self._values[entry["key"]] = entry["value"]
+
+    def _write(self, entry: dict) -> None:
+        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._fh.flush()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._values
+
+    def put(self, key: str, value: Any) -> None:
+        value = _jsonable(value)
+        self._values[key] = value
+        self._write({"key": key, "value": value})
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _restore(kind: str, value: Any) -> Any:
+    """A stored value in the type the evaluator expects (log-likelihoods are ``(float, bool)`` tuples)."""
+    if kind == "loglikelihood":
+        return (float(value[0]), bool(value[1]))
+    if kind == "loglikelihood_rolling":
+        return float(value)
+    return value
+
+
+class _Hook:
+    """lm-eval's cache hook interface: the wrapped model calls ``add_partial`` for every response it computes."""
+
+    def __init__(self, owner: "StoredLM"):
+        self.owner = owner
+
+    def add_partial(self, attr: str, req: Any, res: Any) -> None:
+        self.owner._record(attr, req, res)
+
+
+class StoredLM:
+    """An lm-eval model whose responses are read from and appended to a :class:`ResponseStore`."""
+
+    def __init__(self, lm, store: ResponseStore, fingerprint: str, *, read: bool = True, say=print):
+        self.lm, self.store, self.fingerprint, self.read, self.say = lm, store, fingerprint, read, say
+        self._pending: dict[tuple, list[str]] = {}  # (kind, args) -> keys of requests in flight
+        self._recorded: set[str] = set()
+        lm.set_cache_hook(_Hook(self))
+        self.computed: Counter = Counter()
+        self.reused: Counter = Counter()
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self.lm, attr)
+        if attr not in REQUEST_TYPES:
+            return value
+
+        def run(requests, **kwargs):
+            return self._run(attr, requests, **kwargs)
+
+        return run
+
+    def _keys(self, kind: str, requests) -> list[str]:
+        seen: Counter = Counter()
+        keys = []
+        for req in requests:
+            args_key = json.dumps(_jsonable(req.args), ensure_ascii=False, sort_keys=True, default=str)
+            keys.append(request_key(self.fingerprint, kind, req.args, seen[args_key] if _sampled(kind, req) else 0))
+            seen[args_key] += 1
+        return keys
+
+    def _run(self, kind: str, requests, **kwargs):
+        keys = self._keys(kind, requests)
+        results: list[Any] = [None] * len(requests)
+        todo = []
+        for i, key in enumerate(keys):
+            if self.read and key in self.store:
+                results[i] = _restore(kind, self.store.get(key))
+            else:
+                todo.append(i)
+        done = len(requests) - len(todo)
+        if done:
+            self.say(f"    resuming: {done} of {len(requests)} requests already done", flush=True)
+        self.reused[kind] += done
+        if todo:
+            self._pending, self._recorded = {}, set()
+            for i in todo:
+                self._pending.setdefault((kind, _args_id(requests[i].args)), []).append(keys[i])
+            outputs = getattr(self.lm, kind)([requests[i] for i in todo], **kwargs)
+            for i, out in zip(todo, outputs):
+                results[i] = out
+                if keys[i] not in self._recorded:  # a response the model did not report through its hook
+                    self.store.put(keys[i], out)
+            self._pending = {}
+            self.computed[kind] += len(todo)
+        return results
+
+    def _record(self, kind: str, args: Any, value: Any) -> None:
+        waiting = self._pending.get((kind, _args_id(args)))
+        if waiting:
+            key = waiting.pop(0)
+            self.store.put(key, value)
+            self._recorded.add(key)
+
+
+def _args_id(args: Any) -> str:
+    return json.dumps(_jsonable(args), ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _sampled(kind: str, req) -> bool:
+    if kind != "generate_until":
+        return False
+    kwargs = req.args[1] if len(req.args) > 1 and isinstance(req.args[1], dict) else {}
+    return str(kwargs.get("do_sample", False)).lower() in ("true", "1")
+
+
+# ------------------------------------------------------------------------------------------- fingerprint
+
+
+def path_identity(value: str) -> list | None:
+    """Names, sizes and modification times of a local file or of the files in a local folder; None if not local."""
+    path = Path(str(value)).expanduser()
+    if path.is_file():
+        stat = path.stat()
+        return [[path.name, stat.st_size, stat.st_mtime_ns]]
+    if path.is_dir():
+        out = []
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = f.stat()
+            out.append([str(f.relative_to(path)), stat.st_size, stat.st_mtime_ns])
+        return out
+    return None
+
+
+def hub_revision(repo_id: str, revision: str | None = None) -> str | None:
+    """The commit a hub id resolves to in the local Hugging Face cache (what transformers just loaded)."""
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return None
+    folder = Path(HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    ref = folder / "refs" / (revision or "main")
+    if ref.is_file():
+        return ref.read_text(encoding="utf-8").strip()
+    if revision and (folder / "snapshots" / revision).is_dir():
+        return revision
+    return None
+
+
+def model_fingerprint(model: str, model_args: str, batch_size: Any = None, device: Any = None, lm=None) -> dict:
+    """What produced a model's responses (see the module docstring); ``digest`` keys the store."""
+    args = parse_model_args(model_args)
+    facts: dict[str, Any] = {"model": model, "model_args": redacted(args), "batch_size": batch_size,
+                             "device": device}
+    for key in ("pretrained", "tokenizer", "peft"):
+        value = args.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        local = path_identity(value)
+        if local is not None:
+            facts[f"{key}_files"] = local
+        else:
+            facts[f"{key}_revision"] = hub_revision(value, args.get("revision") if key == "pretrained" else None)
+    if args.get("gguf_file") and isinstance(args.get("pretrained"), str):
+        facts["gguf_files"] = path_identity(str(Path(args["pretrained"]) / str(args["gguf_file"])))
+    if lm is not None:
+        config = getattr(getattr(lm, "model", None), "config", None)
+        if getattr(config, "_commit_hash", None):
+            facts["pretrained_commit"] = config._commit_hash
+        dtype = getattr(getattr(lm, "model", None), "dtype", None)
+        if dtype is not None:
+            facts["dtype"] = str(dtype)
+    text = json.dumps(facts, ensure_ascii=False, sort_keys=True, default=str)
+    return {"digest": hashlib.sha256(text.encode("utf-8")).hexdigest()[:20], **facts}
