@@ -280,3 +280,18 @@ def test_a_killed_run_resumes_with_only_the_rest_computed(tmp_path):
     assert kept - 1 <= done <= kept < 150  # at most the request in flight was lost; only the rest was computed
     assert json.loads(out.read_text(encoding="utf-8"))["results"] == \
         json.loads(whole.read_text(encoding="utf-8"))["results"]
+
+
+@needs_shared
+def test_lm_evals_own_hf_model_resumes_too(tmp_path, capsys):
+    out = tmp_path / "hf" / "result.json"
+    argv = ["--model", "hf", "--model_args", f"pretrained={TINY_MODEL}", "--device", "cpu", "--tasks",
+            "jcommonsenseqa-1.1-0.3", "--num_fewshot", "1", "--limit", "3", "--data_dir", CONFORMANCE_DATA_DIR,
+            "--output_path", str(out)]
+    code, _, err = run_main(capsys, *argv)
+    assert code == 0, err
+    first = json.loads(out.read_text(encoding="utf-8"))["results"]
+    code, stdout, err = run_main(capsys, *argv)
+    assert code == 0, err
+    assert "resuming: 15 of 15 requests already done" in stdout
+    assert json.loads(out.read_text(encoding="utf-8"))["results"] == first
