@@ -101,9 +101,11 @@ def unknown_task_message(name: str, available: Sequence[str]) -> str:
     return f"Unknown task {name!r}.{hint} Run with --list_tasks to see every task name."
 
 
-def parse_limit(value: str) -> int | float:
-    """``--limit``: an integer ≥ 1 (the first N documents) or a fraction 0 < x < 1."""
+def parse_limit(value: str) -> int | float | None:
+    """``--limit``: an integer ≥ 1 (the first N documents), a fraction 0 < x < 1, or ``all`` (no limit)."""
     text = str(value).strip()
+    if text.lower() in ("all", "none"):
+        return None
     if text.isdigit() and int(text) >= 1:
         return int(text)
     try:
@@ -112,8 +114,8 @@ def parse_limit(value: str) -> int | float:
         fraction = math.nan
     if "." in text and not any(c in text.lower() for c in "en") and 0 < fraction < 1:
         return fraction
-    raise UserError(f"--limit {text!r} is not an integer ≥ 1 (the first N documents) or a fraction between 0 and 1 "
-                    "(e.g. 0.1); give one value, or one per task.")
+    raise UserError(f"--limit {text!r} is not an integer ≥ 1 (the first N documents), a fraction between 0 and 1 "
+                    "(e.g. 0.1) or 'all'; give one value, or one per task.")
 
 
 def parse_num_fewshot(value: str) -> int:

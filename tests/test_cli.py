@@ -161,8 +161,8 @@ def test_description_dict_and_chat_options_shape_the_prompt(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--limit", "1.5"], "error: --limit '1.5' is not an integer ≥ 1 (the first N documents) or a fraction between 0 "
-                         "and 1 (e.g. 0.1); give one value, or one per task.\n"),
+    (["--limit", "1.5"], "error: --limit '1.5' is not an integer ≥ 1 (the first N documents), a fraction between 0 "
+                         "and 1 (e.g. 0.1) or 'all'; give one value, or one per task.\n"),
     (["--limit", "1e2"], "error: --limit '1e2' is not an integer ≥ 1"),
     (["--limit", "0"], "error: --limit '0' is not an integer ≥ 1"),
     (["--limit", "nan"], "error: --limit 'nan' is not an integer ≥ 1"),

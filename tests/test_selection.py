@@ -33,7 +33,7 @@ def test_one_value_applies_to_every_task():
     assert select("jnli-1.1-0.3,jsquad-1.1-0.2", "3", "0.5").limits == [0.5, 0.5]
 
 
-@pytest.mark.parametrize("value, expected", [("1", 1), ("40", 40), ("0.25", 0.25), (".5", 0.5)])
+@pytest.mark.parametrize("value, expected", [("1", 1), ("40", 40), ("0.25", 0.25), (".5", 0.5), ("all", None)])
 def test_limit_values(value, expected):
     assert parse_limit(value) == expected
 
@@ -42,8 +42,8 @@ def test_limit_values(value, expected):
 def test_bad_limits_are_refused(value):
     with pytest.raises(UserError) as err:
         parse_limit(value)
-    assert str(err.value) == (f"--limit {value!r} is not an integer ≥ 1 (the first N documents) or a fraction "
-                              "between 0 and 1 (e.g. 0.1); give one value, or one per task.")
+    assert str(err.value) == (f"--limit {value!r} is not an integer ≥ 1 (the first N documents), a fraction "
+                              "between 0 and 1 (e.g. 0.1) or 'all'; give one value, or one per task.")
 
 
 @pytest.mark.parametrize("value", ["-1", "1.5", "x"])
