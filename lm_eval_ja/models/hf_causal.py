@@ -18,6 +18,7 @@ import importlib.util
 import logging
 from itertools import takewhile
 from pathlib import Path
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -252,6 +253,20 @@ def _length_buckets(keys_and_lengths: list[tuple[Any, int]], slack: float = 0.9)
             first, current = (key, length), current + 1
         buckets.append(current)
     return buckets
+
+
+@dataclass(frozen=True)
+class _GenerationJob:
+    context: list[int]
+    stop_ids: tuple[int, ...]
+    cap: int
+    until: list[str]
+    #: (temperature, seed) when sampling
+    sampling: tuple[float, int] | None
+
+    def batch_key(self, index: int) -> tuple:
+        # Sampled requests run one at a time (their seed decides the result), greedy ones share batches.
+        return (self.stop_ids, index if self.sampling else -1)
 
 
 class _RowCaps(transformers.StoppingCriteria):
@@ -570,61 +585,89 @@ class HFCausalLM(LM):
     # ------------------------------------------------------------------ generation
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Greedy continuation of each context, cut at its stop strings (reference ``hf-causal`` semantics)."""
-        jobs = []  # (context ids, stop token id, max new tokens, stop strings)
-        for context, gen_kwargs in (req.args for req in requests):
-            gen_kwargs = dict(gen_kwargs or {})
-            if _truthy("do_sample", gen_kwargs.get("do_sample", False)):
-                raise UserError("hf-causal decodes greedily only; set do_sample: false in the task's "
-                                "generation_kwargs.")
-            until = gen_kwargs.get("until") or [self.tokenizer.decode([self.eot_token_id])]
-            until = [until] if isinstance(until, str) else list(until)
-            cap = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
-            # The reference stops on one token only: the last token of the first stop string.
-            stop_ids = self.tok_encode(until[0])
-            stop_id = stop_ids[-1] if stop_ids else self.eot_token_id
-            # Same slice as the reference: keeps the last max_length - cap tokens.
-            context_ids = self.tok_encode(context)[cap - self.max_length:] or [self.eot_token_id]
-            jobs.append((context_ids, stop_id, cap, until))
+        """Continuation of each context, cut at its stop strings (reference ``hf-causal`` semantics).
+
+        Greedy unless ``do_sample`` (then sampled at ``temperature``, seeded by the request's ``seed``, one request at
+        a time so a result does not depend on its batch). The only token-level stop is the last token of the first
+        stop string, as in the reference; without stop strings (a chat answer) generation stops at the model's
+        end-of-sequence tokens and special tokens are dropped from the text.
+        """
+        jobs = [self._job(context, dict(gen_kwargs or {})) for context, gen_kwargs in (req.args for req in requests)]
 
         def run(chunk: list[int], batch_size: int) -> list[str]:
-            new_tokens = self._generate_batch([jobs[i][0] for i in chunk], jobs[chunk[0]][1],
-                                              [jobs[i][2] for i in chunk])
+            first = jobs[chunk[0]]
+            new_tokens = self._generate_batch([jobs[i].context for i in chunk], first.stop_ids,
+                                              [jobs[i].cap for i in chunk], first.sampling)
             texts = []
             for i, tokens in zip(chunk, new_tokens):
-                text = self.tok_decode(tokens)
-                for stop in jobs[i][3]:
-                    text = text.split(stop)[0]
+                job = jobs[i]
+                if job.until:
+                    text = self.tok_decode(tokens)
+                    for stop in job.until:
+                        text = text.split(stop)[0]
+                else:
+                    text = self.tokenizer.decode(tokens, skip_special_tokens=True)
                 self.cache_hook.add_partial("generate_until", requests[i].args, text)
                 texts.append(text)
             return texts
 
-        # A batch shares one stop token id; longest prompts first so an out-of-memory shows up at once.
-        order = sorted(range(len(jobs)), key=lambda i: (jobs[i][1], -len(jobs[i][0])))
-        bucket = dict(zip(order, _length_buckets([(jobs[i][1], len(jobs[i][0])) for i in order])))
+        # A batch shares its stop tokens and sampling; longest prompts first so an out-of-memory shows up at once.
+        order = sorted(range(len(jobs)), key=lambda i: (jobs[i].batch_key(i), -len(jobs[i].context)))
+        bucket = dict(zip(order, _length_buckets([(jobs[i].batch_key(i), len(jobs[i].context)) for i in order])))
         return self._in_batches("generate_until", [[i] for i in order], run, disable_tqdm,
                                 key=lambda unit: bucket[unit[0]])
 
+    def _job(self, context: str, gen_kwargs: dict) -> "_GenerationJob":
+        until = gen_kwargs.get("until") or []
+        until = [until] if isinstance(until, str) else list(until)
+        cap = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
+        if until:
+            # The reference stops on one token only: the last token of the first stop string.
+            stop_ids = self.tok_encode(until[0])
+            stops = (stop_ids[-1] if stop_ids else self.eot_token_id,)
+        else:
+            stops = self._end_of_sequence_ids()
+        sampling = None
+        if _truthy("do_sample", gen_kwargs.get("do_sample", False)):
+            sampling = (float(gen_kwargs.get("temperature", 1.0)), int(gen_kwargs.get("seed", 1234)))
+        # Same slice as the reference: keeps the last max_length - cap tokens.
+        context_ids = self.tok_encode(context)[cap - self.max_length:] or [self.eot_token_id]
+        return _GenerationJob(context_ids, stops, cap, until, sampling)
+
+    def _end_of_sequence_ids(self) -> tuple[int, ...]:
+        """The tokenizer's EOS and every EOS of the model's generation config (chat models end a turn with one)."""
+        ids = [self.eot_token_id]
+        configured = getattr(getattr(self._model, "generation_config", None), "eos_token_id", None)
+        ids += configured if isinstance(configured, (list, tuple)) else [configured]
+        return tuple(dict.fromkeys(int(i) for i in ids if i is not None))
+
     @torch.no_grad()
-    def _generate_batch(self, contexts: list[list[int]], stop_id: int, caps: list[int]) -> list[list[int]]:
-        """Greedy new tokens per row: up to and including ``stop_id``, at most that row's cap."""
+    def _generate_batch(self, contexts: list[list[int]], stop_ids: tuple[int, ...], caps: list[int],
+                        sampling: tuple[float, int] | None = None) -> list[list[int]]:
+        """New tokens per row: up to and including the first stop token, at most that row's cap (greedy, or sampled
+        at ``sampling = (temperature, seed)``)."""
         width = max(len(c) for c in contexts)
-        input_ids = torch.full((len(contexts), width), stop_id, dtype=torch.long)
+        pad = stop_ids[0]
+        input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
         attention_mask = torch.zeros(len(contexts), width, dtype=torch.long)
         for row, ids in enumerate(contexts):  # left padding so every row continues at the same column
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             attention_mask[row, width - len(ids):] = 1
+        options = dict(do_sample=False)
+        if sampling is not None:
+            temperature, seed = sampling
+            torch.manual_seed(seed)
+            options = dict(do_sample=True, temperature=temperature)
         out = self._model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
-            do_sample=False, max_new_tokens=max(caps), eos_token_id=stop_id, pad_token_id=stop_id,
-            stopping_criteria=transformers.StoppingCriteriaList([_RowCaps(width, caps, self.device)]),
+            max_new_tokens=max(caps), eos_token_id=list(stop_ids), pad_token_id=pad,
+            stopping_criteria=transformers.StoppingCriteriaList([_RowCaps(width, caps, self.device)]), **options,
         )
         results = []
         for row, cap in enumerate(caps):
             tokens = out[row, width:width + cap].tolist()
-            if stop_id in tokens:
-                tokens = tokens[:tokens.index(stop_id) + 1]
-            results.append(tokens)
+            end = next((k for k, t in enumerate(tokens) if t in stop_ids), None)
+            results.append(tokens if end is None else tokens[:end + 1])
         return results
 
     # ------------------------------------------------------------------ batching

@@ -223,8 +223,8 @@ def test_generation_batched_token_ids_equal_unbatched(tiny_models):
     lm = HFCausalLM(pretrained=str(tiny_models["llama"]), device="cpu")
     contexts = [lm.tok_encode(c) or [0] for c in CONTEXTS]
     caps = [4, 10, 2, 6]
-    batched = lm._generate_batch(contexts, stop_id=5, caps=caps)
-    single = [lm._generate_batch([c], stop_id=5, caps=[cap])[0] for c, cap in zip(contexts, caps)]
+    batched = lm._generate_batch(contexts, stop_ids=(5,), caps=caps)
+    single = [lm._generate_batch([c], stop_ids=(5,), caps=[cap])[0] for c, cap in zip(contexts, caps)]
     assert batched == single
     assert all(len(tokens) <= cap for tokens, cap in zip(single, caps))
 
@@ -372,3 +372,26 @@ def test_peft_adapter_is_applied(tiny_models, tmp_path):
     }
     assert all(abs(a - b) > 1e-3 for a, b in zip(scores["adapter"], scores["base"]))
     assert scores["adapter"] == pytest.approx(scores["merged"], abs=1e-4)
+
+
+def test_sampling_is_seeded_per_request_and_independent_of_the_batch(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu", batch_size=4)
+    kwargs = {"until": ["\n"], "max_gen_toks": 12, "do_sample": True, "temperature": 0.9}
+    requests = [Instance("generate_until", {}, (CONTEXTS[0], {**kwargs, "seed": seed}), i)
+                for i, seed in enumerate((1, 2, 1))]
+    texts = lm.generate_until(requests, disable_tqdm=True)
+    assert texts[0] == texts[2] and texts[0] != texts[1]  # same seed, same answer; another seed, another
+    alone = lm.generate_until([requests[1]], disable_tqdm=True)
+    assert alone == [texts[1]]
+    greedy = gen_requests([CONTEXTS[0]], ["\n"], [12])
+    assert lm.generate_until(greedy, disable_tqdm=True) == lm.generate_until(greedy, disable_tqdm=True)
+
+
+def test_without_stop_strings_generation_ends_at_end_of_sequence_and_drops_special_tokens(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu")
+    lm.model.generation_config.eos_token_id = [0, 7]
+    assert lm._end_of_sequence_ids() == (0, 7)
+    job = lm._job("こんにちは", {"until": [], "max_gen_toks": 5})
+    assert job.stop_ids == (0, 7) and job.until == []
+    (text,) = lm.generate_until(gen_requests(["こんにちは"], [], [5]), disable_tqdm=True)
+    assert "<|endoftext|>" not in text
