@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from lm_eval_ja.errors import UserError
@@ -70,6 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system_instruction", default=None, help="system message (chat) or text prepended to the prompt")
     p.add_argument("--fewshot_as_multiturn", action="store_true", help="with a chat template: one turn per shot")
     p.add_argument("--include_builtin", action="store_true", help="also allow lm-eval's built-in tasks")
+    judged = p.add_argument_group("chat tasks judged by an LLM (ja_mt_bench, elyza_tasks_100)")
+    judged.add_argument("--judge_model", default=None,
+                        help="the judge: any lm-eval model (default openai-chat-completions, key from OPENAI_API_KEY)")
+    judged.add_argument("--judge_model_args", default=None,
+                        help="the judge's model_args, e.g. model=gpt-4o-2024-08-06 or "
+                        "model=NAME,base_url=http://127.0.0.1:8000/v1/chat/completions,num_concurrent=8")
+    judged.add_argument("--judge_prompts", default="fastchat", help="MT-Bench judge prompts: fastchat (default) or ja")
+    judged.add_argument("--mt_bench_references", default="gpt-4",
+                        help="MT-Bench reference answers: gpt-4 (default, behind published numbers) or gpt-4o-human")
+    judged.add_argument("--num_samples", type=int, default=1, help="answers per question (default 1)")
+    judged.add_argument("--num_judgments", type=int, default=1, help="judgments per answer (default 1)")
+    judged.add_argument("--max_gen_toks", type=int, default=1024, help="new tokens per answer turn (default 1024)")
+    judged.add_argument("--think_tags", default="<think>,</think>",
+                        help="the tags of a reasoning model's thinking, removed before judging (default <think>,</think>)")
     p.add_argument("--list_tasks", action="store_true", help="print every task name and exit")
     p.add_argument("--tasks_dir", action="store_true", help="print the task folder (for lm_eval --include_path) and exit")
     # Reference flags without an effect here, accepted so old harness.sh files run.
@@ -130,6 +145,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         system_instruction=args.system_instruction, fewshot_as_multiturn=args.fewshot_as_multiturn,
         verbose=args.verbose, include_builtin=args.include_builtin, argv=argv,
     )
+    conversation = [t for t in selection.names if _is_conversation(t)]
+    judging_args = None
+    if conversation:
+        judging_args = _check_chat_flags(args, conversation)
+        cfg.num_samples, cfg.max_gen_toks, cfg.think_tags = args.num_samples, args.max_gen_toks, judging_args["tags"]
+        cfg.judge = {k: v for k, v in judging_args.items() if k != "tags"}
     files = resolve_output(args.output_path)
     if files is not None:
         state = claim(files, run_identity(cfg), args.overwrite)
@@ -137,16 +158,34 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             print(f"{files.result} is this run's: resuming from its stored responses", flush=True)
     documents = check_data(selection, args.data_dir)
 
-    lm = ev.build_model(args.model, args.model_args, batch_size=batch_size, device=args.device)
     store_path = args.use_cache or (files.store if files is not None else None)
+    store = None
     if store_path is not None:
-        from lm_eval_ja.store import ResponseStore, StoredLM, model_fingerprint
+        from lm_eval_ja.store import ResponseStore
 
-        cfg.fingerprint = model_fingerprint(args.model, args.model_args, batch_size, args.device, lm)
-        lm = StoredLM(lm, ResponseStore(store_path), cfg.fingerprint["digest"], read=not args.fresh)
+        store = ResponseStore(store_path)
     else:
         print("note: no --output_path, so responses are not stored and an interrupted run cannot resume",
               file=sys.stderr)
+    judging = None
+    if judging_args is not None:  # the judge answers (and accepts its key) before any answer is generated
+        from lm_eval_ja.scorers.judge import JudgeSettings, build_judge
+
+        judge = build_judge(args.judge_model, args.judge_model_args, store)
+        judging = JudgeSettings(judge, args.judge_prompts, args.mt_bench_references, args.num_judgments)
+
+    lm = ev.build_model(args.model, args.model_args, batch_size=batch_size, device=args.device)
+    if conversation:
+        from lm_eval_ja.chat import check_chat_model
+        from lm_eval_ja.scorers.judge import check_endpoint
+
+        check_endpoint(lm, "evaluated model")
+        check_chat_model(lm)
+    if store is not None:
+        from lm_eval_ja.store import StoredLM, model_fingerprint
+
+        cfg.fingerprint = model_fingerprint(args.model, args.model_args, batch_size, args.device, lm)
+        lm = StoredLM(lm, store, cfg.fingerprint["digest"], read=not args.fresh)
 
     def save(result, samples):
         if files is not None:
@@ -154,7 +193,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             for task, rows in samples.items():
                 res.write_samples(files.samples(task), rows)
 
-    result, _ = ev.evaluate_tasks(lm, cfg, on_task_done=save, documents=documents)
+    result, _ = ev.evaluate_tasks(lm, cfg, on_task_done=save, documents=documents, judging=judging)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"{args.model} ({redact_model_args(args.model_args)}), limit: {args.limit}, "
           f"num_fewshot: {selection.num_fewshot}, batch_size: {args.batch_size}")
@@ -164,9 +203,84 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     return 0
 
 
+def _is_conversation(name: str) -> bool:
+    from lm_eval_ja.benchmarks import registry
+
+    resolved = registry.resolve(name)
+    return resolved is not None and resolved.benchmark.conversation
+
+
+def _check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> dict:
+    """The flags of chat tasks, before anything is read or loaded; the judge settings to record."""
+    from lm_eval_ja.benchmarks.mt_bench import PROMPT_SETS, REFERENCE_SETS
+    from lm_eval_ja.scorers.judge import DEFAULT_JUDGE, check_judge_args
+
+    if not args.apply_chat_template:
+        raise UserError(f"{tasks[0]} is answered as a chat: pass --apply_chat_template (the model's chat template "
+                        "is applied; API chat models use their server's).")
+    for flag in ("num_samples", "num_judgments", "max_gen_toks"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag} {getattr(args, flag)} is not a positive integer.")
+    if args.judge_prompts not in PROMPT_SETS:
+        raise UserError(f"--judge_prompts {args.judge_prompts!r} is not one of {', '.join(PROMPT_SETS)}.")
+    if args.mt_bench_references not in REFERENCE_SETS:
+        raise UserError(f"--mt_bench_references {args.mt_bench_references!r} is not one of {', '.join(REFERENCE_SETS)}.")
+    tags = tuple(t.strip() for t in args.think_tags.split(","))
+    if len(tags) != 2 or not all(tags):
+        raise UserError(f"--think_tags {args.think_tags!r} is not an opening and a closing tag, e.g. <think>,</think>.")
+    check_judge_args(args.judge_model, args.judge_model_args)
+    split_model_args(args.judge_model_args)
+    return {"model": args.judge_model or DEFAULT_JUDGE, "model_args": redact_model_args(args.judge_model_args),
+            "prompt_set": args.judge_prompts, "reference_set": args.mt_bench_references, "tags": tags}
+
+
+def pairwise(argv: list[str]) -> int:
+    """``lm-eval-ja pairwise A.json B.json --judge_model ... --judge_model_args ...``"""
+    from lm_eval_ja import pairwise as pw
+    from lm_eval_ja.outputs import resolve_output
+    from lm_eval_ja.results import write_json_atomic
+    from lm_eval_ja.scorers.judge import build_judge
+
+    p = _Parser(prog="lm-eval-ja pairwise", description=pw.__doc__.splitlines()[0])
+    p.add_argument("a", metavar="A.json", help="a run's result.json (its --log_samples logs beside it)")
+    p.add_argument("b", metavar="B.json", help="the other run's result.json")
+    p.add_argument("--judge_model", default=None, help="any lm-eval model (default openai-chat-completions)")
+    p.add_argument("--judge_model_args", default=None, help="the judge's model_args (keys only from the environment)")
+    p.add_argument("--data_dir", default=None, help="local dataset folder(s) (the reference answers, judge prompts)")
+    p.add_argument("--mt_bench_references", default="gpt-4", help="gpt-4 (default) or gpt-4o-human")
+    p.add_argument("--output_path", default=None, help="write the comparison JSON here (its judge store beside it)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    args = p.parse_args(argv)
+    for path in (args.a, args.b):
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such result file; pass the result.json of two runs with --log_samples.")
+    pw.comparable_tasks(Path(args.a), Path(args.b))
+    files = resolve_output(args.output_path)
+    store = None
+    if files is not None:
+        from lm_eval_ja.store import ResponseStore
+
+        store = ResponseStore(files.store)
+    judge = build_judge(args.judge_model, args.judge_model_args, store)
+    outcomes = pw.compare_runs(Path(args.a), Path(args.b), judge, args.data_dir, args.mt_bench_references)
+    summary = pw.summarize(outcomes, seed=args.seed, resamples=args.resamples)
+    print(pw.to_markdown(summary, args.a, args.b))
+    if files is not None:
+        write_json_atomic(files.result, {
+            "a": args.a, "b": args.b, "judge": judge.describe(), "reference_set": args.mt_bench_references,
+            "summary": summary,
+            "outcomes": [{"task": o.category, "question": o.question, "turn": o.turn + 1, "result": o.result,
+                          "verdicts": list(o.verdicts)} for o in outcomes]})
+        print(f"wrote {files.result}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] == "pairwise":
+            return pairwise(argv[1:])
         if argv and argv[0] in ("report", "compare"):
             from lm_eval_ja.report.__main__ import main as report_main
 

@@ -53,6 +53,12 @@ class RunConfig:
     argv: list[str] | None = None
     #: what produced the responses (lm_eval_ja.store.model_fingerprint); computed from the model if not given
     fingerprint: dict[str, Any] | None = None
+    #: conversation tasks: answers per question, new tokens per turn, thinking tags removed before judging
+    num_samples: int = 1
+    max_gen_toks: int = 1024
+    think_tags: tuple[str, str] = ("<think>", "</think>")
+    #: the judge of judged tasks (model, redacted args, prompt and reference set): part of the run's identity
+    judge: dict[str, Any] | None = None
 
 
 def seed_everything(seed: int = GLOBAL_SEED) -> None:
@@ -114,7 +120,7 @@ def build_model(name: str, model_args: str, batch_size=None, device=None):
     return cls.create_from_arg_obj(args, extra)
 
 
-def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None):
+def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None, judging=None):
     """Our task ``name`` built from its spec (with its ``documents`` if already read), or (with
     ``include_builtin``) one of lm-eval's own tasks."""
     metadata = {"fewshot_seed": cfg.seed, **({"data_dir": cfg.data_dir} if cfg.data_dir else {})}
@@ -123,16 +129,17 @@ def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None):
 
         description = (cfg.description_dict or {}).get(name)
         return JaTask({"task": name, "metadata": metadata}, facts=facts, description_override=description,
-                      documents=documents)
+                      documents=documents, judging=judging)
     loaded = task_manager(cfg.include_builtin, metadata).load([name])
     return loaded["tasks"][name] if name in loaded["tasks"] else next(iter(loaded["tasks"].values()))
 
 
-def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None) -> tuple[dict[str, Any], dict]:
+def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, judging=None) -> tuple[dict, dict]:
     """Evaluate every selected task on ``lm``; returns (result.json dict, per-task sample logs).
 
     ``on_task_done(result_json, samples)`` is called after each task with everything so far; ``documents`` are the
-    tasks' documents read by the preflight (:func:`lm_eval_ja.preflight.check_run`), by task name.
+    tasks' documents read by the preflight (:func:`lm_eval_ja.preflight.check_data`), by task name; ``judging`` the
+    judge of judged tasks (:class:`lm_eval_ja.scorers.judge.JudgeSettings`).
     """
     from lm_eval.evaluator import evaluate
 
@@ -144,6 +151,7 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None) -> 
     versions: dict[str, Any] = {}
     data_sources: dict[str, Any] = {}
     data_files: list[str] = []
+    items: dict[str, dict[str, list]] = {}  # per-document metric items of conversation tasks (pooled groups)
     samples: dict[str, list[dict[str, Any]]] = {}
     n_evaluated: dict[str, int] = {}
     timing: dict[str, Any] = {"started": now(), "tasks": {}}
@@ -152,7 +160,7 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None) -> 
     for i, selected in enumerate(cfg.selection.tasks):
         name, shots, limit = selected.name, selected.num_fewshot, selected.limit
         started, start = now(), time.perf_counter()
-        task = load_task(name, cfg, facts, (documents or {}).get(name))
+        task = load_task(name, cfg, facts, (documents or {}).get(name), judging)
         task.set_config(key="num_fewshot", value=shots)
         n_docs = len(task.eval_docs)
         n_limit = None if limit is None else (int(limit * n_docs) if isinstance(limit, float) else int(limit))
@@ -161,18 +169,21 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None) -> 
         for split, src in getattr(task, "data_sources", {}).items():
             if src.get("fallback"):
                 print(f"    note: {split} split fallback: {src['fallback']}", flush=True)
-        res = evaluate(
-            lm,
-            {"tasks": {name: task}, "groups": {}, "group_map": {}},
-            limit=n_limit,
-            bootstrap_iters=0,  # stderrs are computed once, in lm_eval_ja.results
-            log_samples=True,
-            system_instruction=cfg.system_instruction,
-            apply_chat_template=cfg.apply_chat_template,
-            fewshot_as_multiturn=cfg.fewshot_as_multiturn,
-        )
-        task_samples = res.get("samples", {}).get(name, [])
-        results[name] = task_result(task, res["results"][name], task_samples, cfg.bootstrap_iters)
+        if getattr(task, "spec", None) is not None and task.spec.conversation:
+            results[name], task_samples, items[name] = run_conversation_task(lm, task, cfg, n_evaluated[name])
+        else:
+            res = evaluate(
+                lm,
+                {"tasks": {name: task}, "groups": {}, "group_map": {}},
+                limit=n_limit,
+                bootstrap_iters=0,  # stderrs are computed once, in lm_eval_ja.results
+                log_samples=True,
+                system_instruction=cfg.system_instruction,
+                apply_chat_template=cfg.apply_chat_template,
+                fewshot_as_multiturn=cfg.fewshot_as_multiturn,
+            )
+            task_samples = res.get("samples", {}).get(name, [])
+            results[name] = task_result(task, res["results"][name], task_samples, cfg.bootstrap_iters)
         output_types[name] = task.OUTPUT_TYPE
         versions[name] = version_number(getattr(task, "VERSION", None))
         if getattr(task, "data_sources", None):
@@ -184,9 +195,32 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None) -> 
         timing["tasks"][name] = {"started": started, "seconds": round(seconds, 3)}
         print(f"    {name} done in {seconds:.1f} s", flush=True)
         timing["finished"] = now()
-        result = result_json(cfg, results, output_types, versions, data_sources, n_evaluated)
+        result = result_json(cfg, results, output_types, versions, data_sources, n_evaluated, items,
+                             judging.describe() if judging is not None else None)
         result["manifest"] = build_manifest(cfg, lm, fingerprint, data_files)
         result["timing"] = timing
         if on_task_done:
             on_task_done(result, samples)
     return result, samples
+
+
+def run_conversation_task(lm, task, cfg: RunConfig, n_docs: int) -> tuple[dict, list, dict]:
+    """A conversation task: the model answers every turn (:mod:`lm_eval_ja.chat`), the task's scorer (a judge)
+    scores all answers in one batch; returns (metrics, sample log rows, per-document metric items)."""
+    from lm_eval_ja.chat import converse
+
+    docs = [task.eval_docs[i] for i in range(n_docs)]
+    answers = converse(lm, task.config.task, docs, num_samples=cfg.num_samples, seed=cfg.seed,
+                       max_gen_toks=cfg.max_gen_toks, system_instruction=cfg.system_instruction,
+                       think_tags=tuple(cfg.think_tags))
+    scored = task.spec.scorer(task).score(docs, answers)
+    metric_names = [m.name for m in task.spec.metrics]
+    items = {m: [s[m] for s in scored] for m in metric_names}
+    metrics = {m.name: m.aggregation(items[m.name]) for m in task.spec.metrics}
+    rows = []
+    for i, (doc, doc_answers, s) in enumerate(zip(docs, answers, scored)):
+        samples = [{"sample": k, "turns": [{"question": doc["turns"][t], "answer": a.text[t], "raw_answer": a.raw[t],
+                                            "judgments": s["_log"][k][t]} for t in range(len(a.text))]}
+                   for k, a in enumerate(doc_answers)]
+        rows.append({"doc_id": i, "doc": doc, "samples": samples, **{m: s[m] for m in metric_names}})
+    return metrics, rows, items

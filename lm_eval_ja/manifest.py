@@ -42,7 +42,9 @@ def run_identity(cfg) -> dict[str, Any]:
         "apply_chat_template": cfg.apply_chat_template,
         "system_instruction": cfg.system_instruction,
         "fewshot_as_multiturn": cfg.fewshot_as_multiturn,
-        **{k: v for k, v in cfg.extra.items() if k.startswith("run_")},
+        # --num_samples / --num_judgments may grow at the same path: what is missing is computed, the rest kept
+        **({"judge": cfg.judge, "max_gen_toks": cfg.max_gen_toks, "think_tags": list(cfg.think_tags)}
+           if cfg.judge else {}),
     }
 
 

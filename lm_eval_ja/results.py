@@ -45,12 +45,19 @@ def version_number(v):
         return v
 
 
-def group_results(results: dict[str, dict[str, Any]], n_docs: dict[str, int]) -> dict[str, dict[str, float]]:
-    """Aggregates of every group whose tasks all ran: weighted by documents or a plain mean over tasks."""
+def group_results(results: dict[str, dict[str, Any]], n_docs: dict[str, int],
+                  items: dict[str, dict[str, list]] | None = None) -> dict[str, dict[str, Any]]:
+    """Aggregates of every group whose tasks all ran: weighted by documents or a plain mean over tasks, or (a pooled
+    group) its members' metrics over all their documents' ``items``."""
     out = {}
     for group in registry.groups().values():
         leaves = registry.group_leaves(group.name)
         if not leaves or not all(t in results for t in leaves):
+            continue
+        if group.pooled:
+            metrics = registry.resolve(leaves[0]).benchmark.metrics
+            out[group.name] = {m.name: m.aggregation([x for t in leaves for x in (items or {})[t][m.name]])
+                               for m in metrics}
             continue
         agg = {}
         for metric, by_size in group.aggregates:
@@ -63,7 +70,8 @@ def group_results(results: dict[str, dict[str, Any]], n_docs: dict[str, int]) ->
 
 
 def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], versions: dict[str, Any],
-                data_sources: dict[str, Any], n_docs: dict[str, int]) -> dict[str, Any]:
+                data_sources: dict[str, Any], n_docs: dict[str, int], items: dict | None = None,
+                judge: dict | None = None) -> dict[str, Any]:
     """The reference's result.json (results / versions / config) plus lm-eval-ja's run facts.
 
     Log-likelihood tasks come first, then generation tasks (the reference's order); groups whose tasks all ran
@@ -71,7 +79,7 @@ def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], ver
     """
     names = cfg.selection.names
     order = sorted(results, key=lambda t: (output_types[t] == "generate_until", names.index(t)))
-    grouped = group_results(results, n_docs)
+    grouped = group_results(results, n_docs, items)
     done = [t for t in cfg.selection.tasks if t.name in results]
     config = {
         "model": cfg.model,
@@ -91,6 +99,8 @@ def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], ver
         "apply_chat_template": cfg.apply_chat_template,
         "system_instruction": cfg.system_instruction,
         "fewshot_as_multiturn": cfg.fewshot_as_multiturn,
+        **({"judge": judge, "num_samples": cfg.num_samples, "max_gen_toks": cfg.max_gen_toks,
+            "think_tags": list(cfg.think_tags)} if judge is not None else {}),
         **cfg.extra,
     }
     group_specs = registry.groups()

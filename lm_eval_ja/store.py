@@ -132,8 +132,10 @@ class _Hook:
 class StoredLM:
     """An lm-eval model whose responses are read from and appended to a :class:`ResponseStore`."""
 
-    def __init__(self, lm, store: ResponseStore, fingerprint: str, *, read: bool = True, say=print):
+    def __init__(self, lm, store: ResponseStore, fingerprint: str, *, read: bool = True, say=print,
+                 what: str = "requests"):
         self.lm, self.store, self.fingerprint, self.read, self.say = lm, store, fingerprint, read, say
+        self.what = what
         self._pending: dict[tuple, list[str]] = {}  # (kind, args) -> keys of requests in flight
         self._recorded: set[str] = set()
         lm.set_cache_hook(_Hook(self))
@@ -170,7 +172,7 @@ class StoredLM:
                 todo.append(i)
         done = len(requests) - len(todo)
         if done:
-            self.say(f"    resuming: {done} of {len(requests)} requests already done", flush=True)
+            self.say(f"    resuming: {done} of {len(requests)} {self.what} already done", flush=True)
         self.reused[kind] += done
         if todo:
             self._pending, self._recorded = {}, set()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import datasets
@@ -80,6 +80,8 @@ class Documents:
     notes: dict[str, Any]
     #: the files read (local paths, or the downloaded copies)
     files: list[str]
+    #: rows of the sources that are neither evaluated nor shots (a benchmark's reference answers, judge prompts)
+    extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def load_documents(name: str, spec: Benchmark, data_dir: str | None) -> Documents:
@@ -103,7 +105,10 @@ def load_documents(name: str, spec: Benchmark, data_dir: str | None) -> Document
                         "original one.") from None
     if not evaluated:
         raise UserError(f"{name}: the evaluated split is empty; check the data files under --data_dir.")
-    return Documents(evaluated, pool, sources, notes, [src.file or src.path for src in loaded.sources.values()])
+    used = set(spec.sources) if spec.split.kind != "files" else {spec.eval_split, spec.train_split}
+    extra = {split: rows for split, rows in loaded.splits.items() if split not in used}
+    return Documents(evaluated, pool, sources, notes, [src.file or src.path for src in loaded.sources.values()],
+                     extra)
 
 
 def check_num_fewshot(name: str, spec: Benchmark, pool_size: int, num_fewshot: int) -> None:
@@ -121,7 +126,8 @@ class JaTask(ConfigurableTask):
     """A Japanese task following its benchmark spec (see the module docstring)."""
 
     def __init__(self, config: dict[str, Any] | None = None, facts: ModelFacts | None = None,
-                 description_override: str | None = None, documents: Documents | None = None, **kwargs):
+                 description_override: str | None = None, documents: Documents | None = None, judging=None,
+                 **kwargs):
         given = dict(config or {})
         given.pop("class", None)
         name = given["task"]
@@ -141,6 +147,8 @@ class JaTask(ConfigurableTask):
         self.data_sources: dict[str, Any] = {}
         self.data_files: list[str] = []
         self._documents = documents  # already read and checked (the preflight), else read in download()
+        self.judging = judging  # the judge and its settings, for judged tasks (lm_eval_ja.scorers.judge.JudgeSettings)
+        self.extra_data: dict[str, list[dict[str, Any]]] = {}
         self._scored: dict[str, dict[str, Any]] = {}
         if self.spec.prompt_style == "lm-eval":
             config.update(
@@ -173,6 +181,7 @@ class JaTask(ConfigurableTask):
         evaluated, pool, notes = list(documents.evaluated), list(documents.pool), dict(documents.notes)
         sources = documents.sources
         self.data_files = documents.files
+        self.extra_data = documents.extra
         self._pool = pool
         if spec.sampler == "reference":
             targets = [self.template.doc_to_target(d) for d in pool] if self.task_version.stratified else None

@@ -4,7 +4,8 @@
 Every task name of every family (``lm_eval_ja/benchmarks/<family>.py``) gets a small YAML in
 ``lm_eval_ja/tasks/<family>/`` naming the one task class and the task; the class builds the whole lm-eval config
 from the spec, so these files only make the names visible to ``lm_eval --include_path``. Groups (JMMLU categories)
-and suites (``ja8``) become lm-eval group YAMLs. A test fails while the files are stale (tests/test_generated.py).
+and suites (``ja8``) become lm-eval group YAMLs. Chat tasks judged by an LLM (MT-Bench, ELYZA) get none: they run
+through lm-eval-ja's own run loop only. A test fails while the files are stale (tests/test_generated.py).
 
     python scripts/generate_tasks.py          # write
     python scripts/generate_tasks.py --check  # exit 1 if anything would change
@@ -64,10 +65,11 @@ def expected_files() -> dict[Path, str]:
         names = {b.name for b in family.benchmarks}
         for name in registry.task_names():
             resolved = registry.resolve(name)
-            if resolved.benchmark.name in names:
+            if resolved.benchmark.name in names and registry.runs_in_lm_eval(name):
                 files[folder / f"{name}.yaml"] = render_task(family, resolved)
         for group in family.groups:
-            files[folder / f"{group.name}.yaml"] = render_group(family, group)
+            if registry.runs_in_lm_eval(group.name):
+                files[folder / f"{group.name}.yaml"] = render_group(family, group)
         for suite in family.suites:
             files[folder / f"{suite.name}.yaml"] = render_suite(family, suite)
     return files

@@ -60,3 +60,26 @@ def other_tiny_model(tmp_path_factory):
     transformers.AutoModelForCausalLM.from_config(config).save_pretrained(path)
     transformers.AutoTokenizer.from_pretrained(TINY_MODEL).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def chat_model_dir(tmp_path_factory):
+    """A tiny random chat model (conformance architecture, a chat template) for chat tasks."""
+    if not TINY_MODEL.is_dir():
+        pytest.skip(f"{TINY_MODEL} not present")
+    from tests.servers import chat_model
+
+    return chat_model(tmp_path_factory.mktemp("chat-model"))
+
+
+@pytest.fixture(scope="session")
+def judge_server(tmp_path_factory):
+    """``transformers serve`` on 127.0.0.1 with a tiny judge trained to answer 評価：[[4]] to everything."""
+    if not TINY_MODEL.is_dir():
+        pytest.skip(f"{TINY_MODEL} not present")
+    from tests.servers import Server, fixed_answer_model
+
+    root = tmp_path_factory.mktemp("judge")
+    model = fixed_answer_model(root / "model", "評価：[[4]]")
+    with Server(model, root / "server.log") as server:
+        yield server

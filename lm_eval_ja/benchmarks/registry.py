@@ -19,7 +19,8 @@ from lm_eval_ja.benchmarks.spec import Benchmark, Family, Group, Headline, Suite
 from lm_eval_ja.names import TaskName
 
 #: Family modules under lm_eval_ja.benchmarks, in leaderboard column order.
-FAMILY_MODULES = ("jglue_choice", "extractive_qa", "xlsum", "xwinograd", "mgsm", "llmjp", "jmmlu", "suites")
+FAMILY_MODULES = ("jglue_choice", "extractive_qa", "xlsum", "xwinograd", "mgsm", "llmjp", "jmmlu", "mt_bench", "elyza",
+                  "suites")
 
 _extra: list[Family] = []
 
@@ -140,6 +141,11 @@ def group_leaves(name: str) -> list[str]:
     return [leaf for member in found.members for leaf in group_leaves(member)]
 
 
+def runs_in_lm_eval(name: str) -> bool:
+    """Whether plain lm-eval can run the task or group (a conversation task needs lm-eval-ja's run loop)."""
+    return not any((resolve(t) is not None and resolve(t).benchmark.conversation) for t in group_leaves(name))
+
+
 def all_names() -> list[str]:
     """Every task, group and suite name, sorted."""
     return sorted(set(_tasks()) | set(_groups()) | set(_suites()))
@@ -168,5 +174,9 @@ def headline(name: str) -> tuple[str, Headline] | None:
 
 
 def column_order() -> list[str]:
-    """Leaderboard column order: the benchmarks in registry order."""
-    return [b.name for b in benchmarks()]
+    """Leaderboard column order: each family's benchmarks, then its groups' columns, in registry order."""
+    out: list[str] = []
+    for family in families():
+        out += [b.name for b in family.benchmarks]
+        out += [TaskName.parse(g.name).benchmark for g in family.groups]
+    return list(dict.fromkeys(out))

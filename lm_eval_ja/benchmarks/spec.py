@@ -101,6 +101,16 @@ SamplerKind = Literal["reference", "first_n", "first_n_shuffled"]
 
 
 @dataclass(frozen=True)
+class PairwiseJudging:
+    """How a judge compares two runs' answers to a conversation (``lm-eval-ja pairwise``)."""
+
+    #: ``(doc, answers_a, answers_b, turn, extra_data, reference_set) -> chat messages`` for the judge
+    messages: Callable[..., list[dict[str, str]]]
+    #: the judge's output -> ``"A"``, ``"B"``, ``"tie"`` or None (no verdict)
+    verdict: Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """Everything specific to one benchmark (a task-name prefix such as ``jnli``)."""
 
@@ -145,6 +155,14 @@ class Benchmark:
     plain_name_prompt: str | None = None
     #: name for charts and docs (default: ``name``)
     display_name: str | None = None
+    #: the documents are conversations (``turns``: the user messages, ``temperature``: how to sample the answers):
+    #: the model answers as a chat model, turn by turn (:mod:`lm_eval_ja.chat`), and the scorer gets every sample's
+    #: answers (``score(docs, answers)``); run by lm-eval-ja's run loop, not by plain lm-eval
+    conversation: bool = False
+    #: the scorer asks an LLM judge (``--judge_model``, handed to the task as ``task.judging``)
+    judged: bool = False
+    #: two runs' answers can be compared by a judge (``lm-eval-ja pairwise``)
+    pairwise: PairwiseJudging | None = None
 
     @property
     def label(self) -> str:
@@ -164,6 +182,9 @@ class Group:
     #: what a leaderboard shows for the group (its members are then not shown on their own)
     headline: Headline | None = None
     version: float | int = 1.0
+    #: the group's metrics are its members' metrics over all their documents pooled (e.g. the mean of every judge
+    #: rating), instead of ``aggregates`` of the members' scores
+    pooled: bool = False
 
 
 @dataclass(frozen=True)

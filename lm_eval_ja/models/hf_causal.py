@@ -44,7 +44,7 @@ ACCEPTED_ARGS = (
     "pretrained", "revision", "subfolder", "tokenizer", "use_fast", "trust_remote_code", "dtype",
     "torch_dtype", "device", "device_map", "device_map_option", "peft", "load_in_8bit", "load_in_4bit",
     "gguf_file", "batch_size", "max_batch_size", "max_length", "max_gen_toks", "low_cpu_mem_usage",
-    "use_accelerate", "fast_scoring", "joint_tokenization",
+    "use_accelerate", "fast_scoring", "joint_tokenization", "chat_template",
 )
 
 _DTYPES = {
@@ -307,6 +307,7 @@ def settings(
     use_accelerate: Any = None,
     fast_scoring: Any = True,
     joint_tokenization: Any = False,
+    chat_template: str | None = None,
     **unknown: Any,
 ) -> SimpleNamespace:
     """hf-causal's model_args, validated and typed (values may be strings, as they arrive from --model_args); every
@@ -336,6 +337,14 @@ def settings(
         max_length=_as_int("max_length", max_length) if max_length is not None else None,
         dtype=_as_dtype(dtype, torch_dtype), device=_as_device(device),
     )
+    if chat_template is not None:
+        template = Path(str(chat_template)).expanduser()
+        if not template.is_file():
+            raise UserError(f"chat_template={chat_template}: no such file; give the path of a file holding a Jinja "
+                            "chat template.")
+        out.chat_template = template.read_text(encoding="utf-8")
+    else:
+        out.chat_template = None
     _check_quantization(load_in_8bit, load_in_4bit)
     _check_local_model(pretrained, gguf_file)
     return out
@@ -374,6 +383,8 @@ class HFCausalLM(LM):
             self.tokenizer = _load_tokenizer(a.tokenizer, {"trust_remote_code": a.trust_remote_code}, a.use_fast, None)
         else:
             self.tokenizer = _load_tokenizer(pretrained, hub_kwargs, a.use_fast, gguf_file)
+        if a.chat_template is not None:  # a base or GGUF model without one, asked as a chat model
+            self.tokenizer.chat_template = a.chat_template
         self._model = _load_model(pretrained, hub_kwargs, a.dtype, self._device, a.device_map, a.load_in_8bit,
                                   a.load_in_4bit, gguf_file, peft)
         if getattr(self._model, "hf_device_map", None):

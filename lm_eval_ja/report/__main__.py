@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out-md", type=Path, help="write the markdown table here (it is always printed)")
     lb.add_argument("--out-csv", type=Path, help="write the unrounded CSV here")
     lb.add_argument("--out-png", type=Path, help="write a grouped bar chart here")
+    lb.add_argument("--out-categories", type=Path, metavar="PNG",
+                    help="write per-member bars of the groups found (MT-Bench categories, JMMLU subjects) here")
     lb.add_argument("--top", type=int, default=20, help="models shown in the chart (default 20; 0 = all)")
     lb.add_argument("--model-id", choices=["dir", "pretrained"], default="dir", help=_MODEL_ID_HELP)
 
@@ -66,7 +68,7 @@ def _make_folders(*paths: Path | None) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    _make_folders(args.out_md, args.out_csv, args.out_png)
+    _make_folders(args.out_md, args.out_csv, args.out_png, args.out_categories)
     lb = leaderboard(args.paths, model_id_from=args.model_id)
     text = lb.to_markdown()
     sys.stdout.write(text)
@@ -78,6 +80,12 @@ def _leaderboard(args: argparse.Namespace) -> int:
         from lm_eval_ja.report.charts import plot_leaderboard  # matplotlib only when a chart is asked for
 
         plot_leaderboard(lb, args.out_png, max_models=args.top or None)
+    if args.out_categories:
+        from lm_eval_ja.report.charts import plot_group_members
+        from lm_eval_ja.report.results import load_results
+
+        files, _ = load_results(args.paths, args.model_id)
+        plot_group_members(files, args.out_categories)
     return 0
 
 

@@ -11,7 +11,9 @@ import warnings
 from pathlib import Path
 
 from lm_eval_ja.benchmarks import registry
+from lm_eval_ja.errors import UserError
 from lm_eval_ja.report.leaderboard import PERCENT, Leaderboard
+from lm_eval_ja.report.results import ResultFile
 
 # Families installed by distributions or OSes that cover Japanese, tried when the bundled font is absent.
 _SYSTEM_CJK_FONTS = (
@@ -138,3 +140,51 @@ def _colors(n: int) -> list:
 
     cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_group_members(files: list[ResultFile], path: str | Path, *, title: str = "グループ内のタスク別スコア") -> Path:
+    """Per-member bars of every group whose members the result files hold (MT-Bench categories, JMMLU subjects):
+    one panel per group, one bar per model, the y axis on the group's own scale (1–10 for a judge)."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    panels = []
+    for group in registry.groups().values():
+        leaves = registry.group_leaves(group.name)
+        rows = {f.model_id: {m.task: m for m in f.members if m.task in leaves} for f in files}
+        rows = {model: found for model, found in rows.items() if found}
+        if rows and group.headline is not None:
+            panels.append((group, [t for t in leaves if any(t in found for found in rows.values())], rows))
+    if not panels:
+        raise UserError("No result file holds the members of a group (e.g. ja_mt_bench's categories); run the "
+                        "group's tasks to chart them.")
+    font = japanese_font()
+    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
+    with matplotlib.rc_context(rc):
+        fig = Figure(figsize=(max(8.0, 1.2 * max(len(p[1]) for p in panels)), 4.5 * len(panels)))
+        axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+        for ax, (group, tasks, rows) in zip(axes, panels):
+            headline = group.headline
+            width = 0.8 / len(rows)
+            for i, (model, found) in enumerate(rows.items()):
+                xs = [j - 0.4 + width * (i + 0.5) for j, t in enumerate(tasks) if t in found]
+                values = [found[t].metrics.get(headline.metric) for t in tasks if t in found]
+                errors = [found[t].stderr.get(headline.metric, np.nan) for t in tasks if t in found]
+                ax.bar(xs, [v if v is not None else np.nan for v in values], width=width * 0.95,
+                       color=_colors(len(rows))[i], label=model, yerr=errors, capsize=2)
+            ax.set_xticks(range(len(tasks)))
+            labels = [(registry.benchmark(t).label if registry.benchmark(t) else t) for t in tasks]
+            ax.set_xticklabels(labels, fontsize=8, rotation=30 if len(tasks) > 10 else 0)
+            low, high = (float(x) for x in headline.scale.split("–")) if "–" in headline.scale else (0.0, 100.0)
+            ax.set_ylim(0 if high == 100 else low - 1 if low > 0 else 0, high)
+            ax.set_ylabel(f"{headline.label}（{headline.scale}）")
+            ax.set_title(f"{group.about}")
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_axisbelow(True)
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.suptitle(title)
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path

@@ -62,6 +62,9 @@ class ResultFile:
     pretrained: str | None
     schema: Literal["jp-stable", "lm-eval-0.4"]
     tasks: tuple[TaskResult, ...] = field(default_factory=tuple)
+    #: results of tasks that a group of the same file stands for on a leaderboard (JMMLU subjects, MT-Bench
+    #: categories): not columns of their own, but still read (per-category charts)
+    members: tuple[TaskResult, ...] = field(default_factory=tuple)
 
 
 def task_family(task: str) -> str:
@@ -163,10 +166,11 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
     # One of our groups with a headline (JMMLU) stands for its members: they are not columns of their own.
     ours = [g for g in data["results"] if registry.headline(g) and g in registry.groups()]
     members = {m for g in ours for m in registry.group_leaves(g) + list(registry.groups()[g].members)}
-    groups = (groups - set(ours)) | (members - set(ours))
+    groups -= set(ours)
+    members -= set(ours)
     versions = data.get("versions") or {}
 
-    tasks = []
+    tasks, member_results = [], []
     for name, raw in data["results"].items():
         if name in groups:  # an aggregate over its subtasks, which are listed themselves
             continue
@@ -178,7 +182,7 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
         if prompt is None and parsed.is_plain:
             bench = registry.benchmark(name)
             prompt = bench.plain_name_prompt if bench else None
-        tasks.append(
+        (member_results if name in members else tasks).append(
             TaskResult(
                 model=model_id,
                 task=name,
@@ -201,6 +205,7 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
         pretrained=pretrained,
         schema=schema,
         tasks=tuple(tasks),
+        members=tuple(member_results),
     )
 
 

@@ -29,7 +29,8 @@ WIDER_NAMES = (
 def test_every_reference_name_exists():
     names = set(registry.all_names())
     assert set(JGLUE_NAMES) <= names and WIDER_NAMES <= names
-    assert len(names) == 148
+    assert {"ja_mt_bench", "ja_mt_bench_writing", "elyza_tasks_100"} <= names
+    assert len(names) == 158
 
 
 @pytest.mark.parametrize("alias, target", [("jcommonsenseqa", "1.1-0.1"), ("jnli", "1.3-0.2"), ("marc_ja", "1.1-0.2"),
@@ -51,14 +52,18 @@ def test_task_names_round_trip_through_task_name():
 def test_every_spec_is_well_formed(bench):
     metrics = {m.name for m in bench.metrics}
     assert bench.headline.metric in metrics, "the headline is one of the reported metrics"
-    assert bench.headline.factor in (1.0, 100.0) and bench.headline.scale == "0–100"
+    assert bench.headline.factor in (1.0, 100.0)
+    assert bench.headline.scale == ("1–10" if bench.name.startswith("ja_mt_bench") else "1–5"
+                                    if bench.name == "elyza_tasks_100" else "0–100")
     assert bench.eval_split in bench.sources or bench.split.kind in ("column", "hash")
     assert all(s.online for s in bench.sources.values()), "every source has an online address"
     formats = {s.format or bench.format for s in bench.sources.values()}
     formats |= {s.online_format for s in bench.sources.values() if s.online_format}
     assert formats <= set(registry.readers()), formats
     assert bench.title and bench.versions
-    if bench.prompt_style == "reference":
+    if bench.conversation:  # answered turn by turn, scored by a judge: no requests or prompt of its own
+        assert bench.judged and bench.requests is None and bench.versions[0].template is None
+    elif bench.prompt_style == "reference":
         assert bench.requests is not None and bench.sampler == "reference"
 
 

@@ -188,3 +188,41 @@ def test_a_headline_on_another_scale_gets_its_own_column_and_is_not_averaged(tmp
         assert "On their own scale, never averaged with the 0–100 scores: judged_chat judge score (1–10)." in md
     finally:
         registry.unregister(judge)
+
+
+def _judged(tmp_path):
+    from lm_eval_ja.benchmarks.mt_bench import CATEGORIES
+
+    cats = {f"ja_mt_bench_{c}": {"score": 5.0 + i / 2, "score_turn1": 6.0, "score_turn2": 5.0, "score_stderr": 0.3,
+                                 "n_judge_failed": 0} for i, c in enumerate(CATEGORIES)}
+    results = {"jnli-1.1-0.3": {"acc": 0.6}, **cats,
+               "ja_mt_bench": {"score": 6.75, "score_turn1": 6.0, "score_turn2": 5.0, "score_stderr": 0.2,
+                               "n_judge_failed": 1},
+               "elyza_tasks_100": {"score": 3.2, "score_stderr": 0.1, "n_judge_failed": 0}}
+    versions = {t: 1.0 for t in results} | {"jnli-1.1-0.3": 1.1}
+    return write_result(tmp_path / "chat" / "result.json", results, num_fewshot=[3] + [0] * 10, versions=versions)
+
+
+def test_judge_scores_get_their_own_columns_and_are_never_averaged(tmp_path):
+    lb = leaderboard(_judged(tmp_path))
+    (row,) = lb.rows
+    assert lb.families == ["jnli", "ja_mt_bench", "elyza_tasks_100"]  # MT-Bench categories are the group's
+    assert row.average == 60.0 and row.n_tasks == 1
+    assert (row.scores["ja_mt_bench"].value, row.scores["ja_mt_bench"].stderr) == (6.75, 0.2)
+    assert row.scores["elyza_tasks_100"].range == "1–5"
+    md = lb.to_markdown()
+    assert md.splitlines()[0].endswith("| ja_mt_bench-1.0 (0-shot) [1–10] | elyza_tasks_100-1.0 (0-shot) [1–5] |")
+    assert "ja_mt_bench MT-Bench score (1–10)" in md and "elyza_tasks_100 ELYZA score (1–5)" in md
+
+
+def test_per_category_chart(tmp_path):
+    from lm_eval_ja.report.charts import plot_group_members
+    from lm_eval_ja.report.results import load_result_file
+
+    path = _judged(tmp_path)
+    result = load_result_file(path)
+    assert sorted(m.task for m in result.members)[0] == "ja_mt_bench_coding" and len(result.members) == 8
+    png = plot_group_members([result], tmp_path / "cats.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(UserError, match="No result file holds the members of a group"):
+        plot_group_members([load_result_file(FIXTURES / "model-a" / "result.json")], tmp_path / "none.png")

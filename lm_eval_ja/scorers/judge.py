@@ -1,0 +1,157 @@
+"""An LLM judge: any lm-eval model, asked in chat form, its outputs kept in the run store as they arrive.
+
+The judge is built from ``--judge_model`` (any registered lm-eval model; default ``openai-chat-completions``) and
+``--judge_model_args`` (``--model_args`` syntax), and wrapped in the run's response store under its own
+fingerprint: a rerun (after a crash, or with more judgments) asks the judge only for what is missing, and another
+judge model never reuses these judgments; the judge prompt is part of every request, so another prompt set does
+not either. lm-eval's API models bring retries and concurrency. Judgments run at temperature 0 with at most
+``max_tokens`` tokens; judgment *j* of an answer carries seed ``j`` where the backend takes one.
+
+What a benchmark asks and how it reads a rating are its family's (``mt_bench``, ``elyza``); the judge only asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lm_eval.api.instance import Instance
+
+from lm_eval_ja.chat import accepts_request_seed, check_chat_model, unwrap
+from lm_eval_ja.errors import UserError
+from lm_eval_ja.modelargs import is_secret, parse_model_args, redact_model_args
+
+DEFAULT_JUDGE = "openai-chat-completions"
+#: FastChat: the judge runs at temperature 0 with at most 2048 new tokens.
+JUDGE_MAX_TOKENS = 2048
+
+
+@dataclass
+class Judge:
+    """A judge model and how it was built (recorded in result.json, secrets redacted)."""
+
+    lm: Any
+    model: str
+    model_args: str
+    max_tokens: int = JUDGE_MAX_TOKENS
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.model, "model_args": redact_model_args(self.model_args), "max_tokens": self.max_tokens,
+                "temperature": 0, "fingerprint": self.fingerprint.get("digest")}
+
+    def ask(self, prompts: list[list[dict[str, str]]], judgment_indices: list[int]) -> list[str]:
+        """The judge's outputs for chat prompts (``[system?, user]`` messages), one request each, in order."""
+        with_seed = accepts_request_seed(self.lm)
+        requests = []
+        for i, (messages, j) in enumerate(zip(prompts, judgment_indices)):
+            gen_kwargs: dict[str, Any] = {"until": [], "max_gen_toks": self.max_tokens, "do_sample": False,
+                                          "temperature": 0}
+            if with_seed:
+                gen_kwargs["seed"] = j
+            context = self.lm.apply_chat_template(messages, add_generation_prompt=True)
+            requests.append(Instance("generate_until", {}, (context, gen_kwargs), i))
+        return list(self.lm.generate_until(requests)) if requests else []
+
+
+def check_judge_args(model: str | None, model_args: str | None) -> None:
+    """Before anything runs: a judge is named, and no secret is given on the command line."""
+    if not model_args:
+        raise UserError("Judged tasks need a judge: pass --judge_model_args, e.g. model=gpt-4o-2024-08-06 (the key "
+                        "from OPENAI_API_KEY), or --judge_model local-chat-completions --judge_model_args "
+                        "model=NAME,base_url=http://127.0.0.1:8000/v1/chat/completions.")
+    for key in parse_model_args(model_args):
+        if is_secret(key):
+            raise UserError(f"--judge_model_args gives {key}=...; API keys come only from the environment "
+                            "(OPENAI_API_KEY), so that no key is ever written to a file or log.")
+
+
+def build_judge(model: str | None, model_args: str, store=None, say=print) -> Judge:
+    """The judge model, its endpoint checked (reachable, key accepted) before any answer is generated."""
+    from lm_eval_ja.evaluator import build_model
+    from lm_eval_ja.store import StoredLM, model_fingerprint
+
+    model = model or DEFAULT_JUDGE
+    check_judge_args(model, model_args)
+    try:
+        lm = build_model(model, model_args)
+    except (ValueError, KeyError, TypeError) as exc:  # lm-eval's API models raise these for a missing key / args
+        raise UserError(f"The judge --judge_model {model} --judge_model_args {redact_model_args(model_args)} cannot "
+                        f"be built ({exc}).") from None
+    check_endpoint(lm, "judge")
+    check_chat_model(lm, "The judge")
+    fingerprint = model_fingerprint(model, model_args, lm=lm)
+    if store is not None:
+        lm = StoredLM(lm, store, fingerprint["digest"], say=say, what="judge requests")
+    return Judge(lm, model, model_args, fingerprint=fingerprint)
+
+
+def models_url(base_url: str) -> str:
+    """``…/v1/chat/completions`` or ``…/v1/completions`` → ``…/v1/models``."""
+    url = base_url.rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)] + "/models"
+    return url + "/models"
+
+
+def check_endpoint(lm, who: str = "model") -> None:
+    """For an OpenAI-compatible model: its server answers and accepts the key (GET …/models), else a UserError."""
+    import requests
+    from lm_eval.models.api_models import TemplateAPI
+
+    inner = unwrap(lm)
+    if not isinstance(inner, TemplateAPI) or not getattr(inner, "base_url", None):
+        return
+    url = models_url(inner.base_url)
+    try:
+        headers = inner.header
+    except ValueError as exc:  # lm-eval: "API key not found"
+        raise UserError(f"The {who} endpoint {inner.base_url} needs an API key: {exc}") from None
+    try:
+        response = requests.get(url, headers=headers, timeout=30)
+    except requests.RequestException as exc:
+        raise UserError(f"The {who} endpoint {inner.base_url} cannot be reached ({type(exc).__name__}); start the "
+                        "server, or fix base_url= in its model_args.") from None
+    if response.status_code in (401, 403):
+        raise UserError(f"The {who} endpoint {inner.base_url} refuses the API key (HTTP {response.status_code}); "
+                        "set a valid key in OPENAI_API_KEY.")
+    if response.status_code >= 400 and response.status_code != 404:  # some servers have no /models
+        raise UserError(f"The {who} endpoint {inner.base_url} answers HTTP {response.status_code} to {url}; check "
+                        "base_url= in its model_args.")
+
+
+@dataclass
+class JudgeSettings:
+    """What a judged task needs from the run: the judge, the prompt and reference sets, judgments per answer."""
+
+    judge: Judge
+    prompt_set: str = "fastchat"
+    reference_set: str = "gpt-4"
+    num_judgments: int = 1
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.judge.describe(), "prompt_set": self.prompt_set, "reference_set": self.reference_set,
+                "num_judgments": self.num_judgments}
+
+
+@lru_cache(maxsize=1)
+def _flexeval_prompts() -> dict[str, dict]:
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "judge_prompts" / "flexeval.yaml").read_text(
+        encoding="utf-8"))
+
+
+def flexeval_prompt(name: str) -> dict:
+    """A flexeval judge prompt (``ja-single``, ``elyza``): ``{"system", "template", "scale", "source"}``."""
+    return _flexeval_prompts()[name]
+
+
+def render_jinja(template: str, **fields) -> str:
+    """A Jinja template rendered as flexeval's Jinja2PromptTemplate renders it (default environment)."""
+    import jinja2
+
+    return jinja2.Template(template).render(**fields)
