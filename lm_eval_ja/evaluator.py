@@ -117,7 +117,14 @@ def build_model(name: str, model_args: str, batch_size=None, device=None):
     """Instantiate an lm-eval model by registry name (ours are registered by importing lm_eval_ja.models)."""
     cls = _model_class(name)
     args, extra = _model_arguments(model_args, batch_size, device)
-    return cls.create_from_arg_obj(args, extra)
+    try:
+        return cls.create_from_arg_obj(args, extra)
+    except ModuleNotFoundError as exc:  # lm-eval's API models check for aiohttp / tenacity when they are built
+        if "API model" in str(exc):
+            raise UserError(f"--model {name} is an API model and needs lm-eval's API packages (aiohttp, tenacity): "
+                            "pip install 'lm-eval-ja[api]'.") from None
+        raise UserError(f"--model {name} needs {exc.name or 'a package'}, which is not installed: "
+                        f"pip install {exc.name or '...'}.") from None
 
 
 def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None, judging=None):

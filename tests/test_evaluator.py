@@ -34,3 +34,14 @@ def test_a_model_arg_given_twice_is_an_error():
         build_model("hf-causal", "pretrained=x,batch_size=4", batch_size=8)
     with pytest.raises(UserError, match=r"Unknown --model 'hf-casual'. Did you mean hf-causal"):
         build_model("hf-casual", "pretrained=x")
+
+
+def test_an_api_model_without_its_packages_says_which_extra_to_install(monkeypatch):
+    import lm_eval.models.api_models as api_models
+
+    real = api_models.find_spec
+    monkeypatch.setattr(api_models, "find_spec", lambda pkg: None if pkg == "aiohttp" else real(pkg))
+    with pytest.raises(UserError) as err:
+        build_model("local-chat-completions", "model=judge,base_url=http://127.0.0.1:9/v1/chat/completions")
+    assert str(err.value) == ("--model local-chat-completions is an API model and needs lm-eval's API packages "
+                              "(aiohttp, tenacity): pip install 'lm-eval-ja[api]'.")
