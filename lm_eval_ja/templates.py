@@ -104,10 +104,10 @@ def template_files(templates_dir: str | None = None) -> dict[str, dict[str, Any]
 def supported_versions(task_key: str, templates_dir: str | None = None) -> list[str]:
     """Prompt versions that define ``task_key``, in version order."""
     files = template_files(templates_dir)
-    return sorted((v for v, f in files.items() if task_key in (f.get("tasks") or {})), key=_version_key)
+    return sorted((v for v, f in files.items() if task_key in (f.get("tasks") or {})), key=version_key)
 
 
-def _version_key(v: str) -> tuple[tuple[int, int | str], ...]:
+def version_key(v: str) -> tuple[tuple[int, int | str], ...]:
     # "0.2.1" sorts numerically; names such as "llmjp-1.0" sort after the jp-stable numbers.
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in v.split("."))
 

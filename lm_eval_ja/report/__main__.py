@@ -1,4 +1,4 @@
-"""``python -m lm_eval_ja.report leaderboard …`` / ``… compare A.json B.json``.
+"""``python -m lm_eval_ja.report leaderboard …`` / ``… compare A.json B.json`` / ``… by-prompt FILES…``.
 
 Errors in the input raise :class:`lm_eval_ja.errors.UserError`; the top-level CLI prints them and exits 2.
 """
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.report.by_prompt import by_prompt, plot_by_prompt  # matplotlib is imported only inside the plot
 from lm_eval_ja.report.compare import compare, deltas_to_markdown
 from lm_eval_ja.report.leaderboard import leaderboard
 from lm_eval_ja.report.results import load_result_file
@@ -47,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     cmp.add_argument("--out-md", type=Path, help="also write the markdown here")
     cmp.add_argument("--model-id", choices=["dir", "pretrained"], default="dir", help=_MODEL_ID_HELP)
+
+    bp = sub.add_parser("by-prompt", help="one model's scores per prompt version of each task: min/mean/max, spread, "
+                        "best version")
+    bp.add_argument("paths", nargs="+", metavar="FILES_OR_DIRS",
+                    help="one model's result.json files, or folders searched for *.json")
+    bp.add_argument("--out-md", type=Path, help="write the markdown table here (it is always printed)")
+    bp.add_argument("--out-csv", type=Path, help="write the unrounded CSV here")
+    bp.add_argument("--out-png", type=Path, help="write a chart of each task's scores per prompt version here")
+    bp.add_argument("--model-id", choices=["dir", "pretrained"], default="pretrained",
+                    help="how files are checked to be of one model: 'pretrained' = the pretrained= value of "
+                    "model_args (default; else the folder name), 'dir' = the result file's folder name")
     return parser
 
 
@@ -54,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "leaderboard":
         return _leaderboard(args)
+    if args.command == "by-prompt":
+        return _by_prompt(args)
     return _compare(args)
 
 
@@ -86,6 +100,20 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
         files, _ = load_results(args.paths, args.model_id)
         plot_group_members(files, args.out_categories)
+    return 0
+
+
+def _by_prompt(args: argparse.Namespace) -> int:
+    _make_folders(args.out_md, args.out_csv, args.out_png)
+    report = by_prompt(args.paths, model_id_from=args.model_id)
+    text = report.to_markdown()
+    sys.stdout.write(text)
+    if args.out_md:
+        args.out_md.write_text(text, encoding="utf-8")
+    if args.out_csv:
+        report.to_csv(args.out_csv)
+    if args.out_png:
+        plot_by_prompt(report, args.out_png)
     return 0
 
 

@@ -89,7 +89,7 @@ def plot_leaderboard(
         legend_below = n_models > 10  # a long legend beside the axes would squeeze them
         fig = Figure(figsize=(width, 6.0 + (0.22 * n_models / 3 if legend_below else 0.0)))
         ax = fig.subplots()
-        colors = _colors(len(rows))
+        colors = colors_for(len(rows))
         x = np.arange(n_tasks)
         for i, row in enumerate(rows):
             offsets = x - group_width / 2 + bar * (i + 0.5)
@@ -135,7 +135,7 @@ def _task_label(lb: Leaderboard, family: str) -> str:
     return f"{bench.label if bench else family}\n{' / '.join(sorted(labels))}"
 
 
-def _colors(n: int) -> list:
+def colors_for(n: int) -> list:
     import matplotlib
 
     cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
@@ -172,7 +172,7 @@ def plot_group_members(files: list[ResultFile], path: str | Path, *, title: str 
                 values = [found[t].metrics.get(headline.metric) for t in tasks if t in found]
                 errors = [found[t].stderr.get(headline.metric, np.nan) for t in tasks if t in found]
                 ax.bar(xs, [v if v is not None else np.nan for v in values], width=width * 0.95,
-                       color=_colors(len(rows))[i], label=model, yerr=errors, capsize=2)
+                       color=colors_for(len(rows))[i], label=model, yerr=errors, capsize=2)
             ax.set_xticks(range(len(tasks)))
             labels = [(registry.benchmark(t).label if registry.benchmark(t) else t) for t in tasks]
             ax.set_xticklabels(labels, fontsize=8, rotation=30 if len(tasks) > 10 else 0)
