@@ -80,8 +80,13 @@ def request_seed(seed: int, task: str, doc_key: Any, sample: int, turn: int) -> 
 
 def converse(lm, task_name: str, docs: list[dict[str, Any]], *, num_samples: int, seed: int, max_gen_toks: int,
              system_instruction: str | None = None, think_tags: tuple[str, str] = DEFAULT_THINK_TAGS,
-             doc_key: str = "id") -> list[list[Answer]]:
-    """Every document's answers: ``[document][sample]`` → :class:`Answer` with one entry per turn."""
+             doc_key: str = "id", positions: list[int] | None = None) -> list[list[Answer]]:
+    """Every document's answers: ``[document][sample]`` → :class:`Answer` with one entry per turn.
+
+    ``positions`` are the documents' indices in the task (default 0, 1, ...; a data-parallel rank answers a share):
+    a document without ``doc_key`` is seeded by its position.
+    """
+    positions = list(range(len(docs))) if positions is None else positions
     answers = [[Answer() for _ in range(num_samples)] for _ in docs]
     with_seed = accepts_request_seed(lm)
     n_turns = max(len(d["turns"]) for d in docs) if docs else 0
@@ -100,10 +105,10 @@ def converse(lm, task_name: str, docs: list[dict[str, Any]], *, num_samples: int
                 gen_kwargs: dict[str, Any] = {"until": [], "max_gen_toks": max_gen_toks,
                                               "do_sample": temperature >= GREEDY_BELOW, "temperature": temperature}
                 if with_seed and temperature >= GREEDY_BELOW:
-                    gen_kwargs["seed"] = request_seed(seed, task_name, doc.get(doc_key, i), k, turn)
+                    gen_kwargs["seed"] = request_seed(seed, task_name, doc.get(doc_key, positions[i]), k, turn)
                 context = lm.apply_chat_template(messages, add_generation_prompt=True)
                 requests.append(Instance("generate_until", doc, (context, gen_kwargs), turn,
-                                         metadata=(task_name, i, num_samples)))
+                                         metadata=(task_name, positions[i], num_samples)))
                 owners.append((i, k))
         print(f"    turn {turn + 1}: {len(requests)} answers", flush=True)
         for (i, k), raw in zip(owners, lm.generate_until(requests)):

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from lm_eval_ja import distributed
 from lm_eval_ja.errors import UserError
-from lm_eval_ja.modelargs import redact_model_args, split_model_args
+from lm_eval_ja.modelargs import parse_model_args, redact_model_args, split_model_args
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from lm_eval_ja import evaluator as ev
     from lm_eval_ja import results as res
     from lm_eval_ja.manifest import run_identity
-    from lm_eval_ja.outputs import claim, resolve_output
+    from lm_eval_ja.outputs import claim, output_files, resolve_output
     from lm_eval_ja.preflight import check_data, load_description_dict
     from lm_eval_ja.selection import available_names, select
 
@@ -151,11 +152,15 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         judging_args = _check_chat_flags(args, conversation)
         cfg.num_samples, cfg.max_gen_toks, cfg.think_tags = args.num_samples, args.max_gen_toks, judging_args["tags"]
         cfg.judge = {k: v for k, v in judging_args.items() if k != "tags"}
-    files = resolve_output(args.output_path)
-    if files is not None:
+    # Under torchrun / accelerate launch: rank 0 alone claims the output and writes it; the others wait for it.
+    dp = distributed.start()
+    main_rank = dp.rank == 0
+    files = resolve_output(args.output_path) if main_rank else output_files(args.output_path)
+    if files is not None and main_rank:
         state = claim(files, run_identity(cfg), args.overwrite)
         if state == "resume":
             print(f"{files.result} is this run's: resuming from its stored responses", flush=True)
+    dp.barrier()  # no rank reads the store before rank 0 has claimed it (--overwrite removes another run's)
     documents = check_data(selection, args.data_dir)
 
     store_path = args.use_cache or (files.store if files is not None else None)
@@ -163,18 +168,22 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if store_path is not None:
         from lm_eval_ja.store import ResponseStore
 
-        store = ResponseStore(store_path)
-    else:
+        store = ResponseStore(store_path, rank=dp.rank)
+    elif main_rank:
         print("note: no --output_path, so responses are not stored and an interrupted run cannot resume",
               file=sys.stderr)
     judging = None
-    if judging_args is not None:  # the judge answers (and accepts its key) before any answer is generated
+    if judging_args is not None and main_rank:  # the judge answers (and takes its key) before any answer is generated
         from lm_eval_ja.scorers.judge import JudgeSettings, build_judge
 
         judge = build_judge(args.judge_model, args.judge_model_args, store)
         judging = JudgeSettings(judge, args.judge_prompts, args.mt_bench_references, args.num_judgments)
 
     lm = ev.build_model(args.model, args.model_args, batch_size=batch_size, device=args.device)
+    if lm.world_size != dp.world_size and "tp_plan" not in parse_model_args(args.model_args):
+        raise UserError(f"{dp.world_size} processes were started (torchrun / accelerate launch), but --model "
+                        f"{args.model} does not split its work across them here (each would compute everything); "
+                        "use --model hf-causal for data parallelism, or run one process.")
     if conversation:
         from lm_eval_ja.chat import check_chat_model
         from lm_eval_ja.scorers.judge import check_endpoint
@@ -188,12 +197,15 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         lm = StoredLM(lm, store, cfg.fingerprint["digest"], read=not args.fresh)
 
     def save(result, samples):
-        if files is not None:
+        if files is not None and main_rank:
             res.write_json_atomic(files.result, result)
             for task, rows in samples.items():
                 res.write_samples(files.samples(task), rows)
 
     result, _ = ev.evaluate_tasks(lm, cfg, on_task_done=save, documents=documents, judging=judging)
+    distributed.finish()
+    if not main_rank:
+        return 0
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"{args.model} ({redact_model_args(args.model_args)}), limit: {args.limit}, "
           f"num_fewshot: {selection.num_fewshot}, batch_size: {args.batch_size}")
@@ -284,16 +296,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in ("report", "compare"):
             from lm_eval_ja.report.__main__ import main as report_main
 
-            if argv[0] == "report":  # `lm-eval-ja report FILES...` is the leaderboard
+            if argv[0] == "report" and "--by-prompt" in argv:  # `report --by-prompt FILES...`: prompt sensitivity
+                argv = ["by-prompt"] + [a for a in argv[1:] if a != "--by-prompt"]
+            elif argv[0] == "report":  # `lm-eval-ja report FILES...` is the leaderboard
                 argv = ["leaderboard"] + argv[1 + (argv[1:2] == ["leaderboard"]):]
             return report_main(argv)
         args = build_parser().parse_args(argv)
+        if not distributed.is_main_process():  # a data-parallel rank > 0: rank 0 reports for the run
+            sys.stdout = open(os.devnull, "w", encoding="utf-8")
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         return run(args, argv)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if distributed.is_main_process():  # every rank checks the same input; one line says what is wrong
+            print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; results of finished tasks are in the output file", file=sys.stderr)

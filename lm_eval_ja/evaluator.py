@@ -177,7 +177,10 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, jud
             if src.get("fallback"):
                 print(f"    note: {split} split fallback: {src['fallback']}", flush=True)
         if getattr(task, "spec", None) is not None and task.spec.conversation:
-            results[name], task_samples, items[name] = run_conversation_task(lm, task, cfg, n_evaluated[name])
+            scored = run_conversation_task(lm, task, cfg, n_evaluated[name])
+            if scored is None:  # a data-parallel rank other than 0: its answers went to rank 0
+                continue
+            results[name], task_samples, items[name] = scored
         else:
             res = evaluate(
                 lm,
@@ -189,8 +192,12 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, jud
                 apply_chat_template=cfg.apply_chat_template,
                 fewshot_as_multiturn=cfg.fewshot_as_multiturn,
             )
-            task_samples = res.get("samples", {}).get(name, [])
-            results[name] = task_result(task, res["results"][name], task_samples, cfg.bootstrap_iters)
+            if res is None:  # a data-parallel rank other than 0: lm-eval gathered its results on rank 0
+                continue
+            metrics, task_samples = res["results"][name], res.get("samples", {}).get(name, [])
+            if lm.world_size > 1:
+                metrics, task_samples = in_document_order(task, metrics, task_samples)
+            results[name] = task_result(task, metrics, task_samples, cfg.bootstrap_iters)
         output_types[name] = task.OUTPUT_TYPE
         versions[name] = version_number(getattr(task, "VERSION", None))
         if getattr(task, "data_sources", None):
@@ -211,15 +218,44 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, jud
     return result, samples
 
 
-def run_conversation_task(lm, task, cfg: RunConfig, n_docs: int) -> tuple[dict, list, dict]:
-    """A conversation task: the model answers every turn (:mod:`lm_eval_ja.chat`), the task's scorer (a judge)
-    scores all answers in one batch; returns (metrics, sample log rows, per-document metric items)."""
-    from lm_eval_ja.chat import converse
+def in_document_order(task, metrics: dict[str, Any], samples: list[dict]) -> tuple[dict[str, Any], list[dict]]:
+    """lm-eval gathers a data-parallel run's documents rank after rank; put the sample rows back in document order
+    and aggregate again, so every number (the bootstrap stderrs too) and the sample log equal a one-process run's."""
+    filters = list(dict.fromkeys(row["filter"] for row in samples))  # lm-eval logs filter by filter
+    samples = sorted(samples, key=lambda row: (filters.index(row["filter"]), row["doc_id"]))
+    # lm-eval pads a rank with fewer requests by repeating its last one (for DDP's even batches); those copies land
+    # in that request's "resps": keep the task's own number of responses per request.
+    repeats = min((len(r) for row in samples for r in row["resps"]), default=0)
+    samples = [{**row, "resps": [r[:repeats] for r in row["resps"]]} for row in samples]
+    aggregation = task.aggregation()
+    out = dict(metrics)
+    for key in metrics:
+        metric, _, filt = key.partition(",")
+        if filt and metric in aggregation:
+            out[key] = aggregation[metric]([row[metric] for row in samples if row["filter"] == filt])
+    return out, samples
 
+
+def run_conversation_task(lm, task, cfg: RunConfig, n_docs: int) -> tuple[dict, list, dict] | None:
+    """A conversation task: the model answers every turn (:mod:`lm_eval_ja.chat`), the task's scorer (a judge)
+    scores all answers in one batch; returns (metrics, sample log rows, per-document metric items).
+
+    Data-parallel: each rank answers every ``world_size``-th document, rank 0 gathers the answers and judges them
+    (the other ranks return None).
+    """
+    from lm_eval_ja.chat import converse
+    from lm_eval_ja.distributed import shard
+
+    mine = shard(n_docs, lm.rank, lm.world_size)
+    answered = converse(lm, task.config.task, [task.eval_docs[i] for i in mine], positions=mine,
+                        num_samples=cfg.num_samples, seed=cfg.seed, max_gen_toks=cfg.max_gen_toks,
+                        system_instruction=cfg.system_instruction, think_tags=tuple(cfg.think_tags))
+    gathered = lm.gather_object(list(zip(mine, answered)), 0)
+    if gathered is None:
+        return None
+    by_position = dict(pair for part in gathered for pair in part)
     docs = [task.eval_docs[i] for i in range(n_docs)]
-    answers = converse(lm, task.config.task, docs, num_samples=cfg.num_samples, seed=cfg.seed,
-                       max_gen_toks=cfg.max_gen_toks, system_instruction=cfg.system_instruction,
-                       think_tags=tuple(cfg.think_tags))
+    answers = [by_position[i] for i in range(n_docs)]
     scored = task.spec.scorer(task).score(docs, answers)
     metric_names = [m.name for m in task.spec.metrics]
     items = {m: [s[m] for s in scored] for m in metric_names}

@@ -2,8 +2,8 @@
 
 ``manifest`` holds facts that are the same whenever the same inputs are run again — lm-eval-ja's version (and git
 commit when run from a checkout), the versions of lm-eval, transformers, torch, peft and Python, the device and
-dtype, the model fingerprint, every data file's sha256, the command line, and ``run``, the configuration the
-overwrite policy compares. ``timing`` holds what changes from run to run (start and end time, wall seconds per
+dtype, the number of data-parallel processes, the model fingerprint, every data file's sha256, the command line,
+and ``run``, the configuration the overwrite policy compares. ``timing`` holds what changes from run to run (start and end time, wall seconds per
 task), so the ``results`` of two runs of the same inputs stay identical.
 """
 
@@ -97,6 +97,7 @@ def build_manifest(cfg, lm, fingerprint: dict[str, Any], data_files: list[str]) 
         "lm_eval_ja": {"version": __version__, "git_commit": git_commit()},
         "packages": {**{p: _version(p) for p in PACKAGES}, "python": platform.python_version()},
         "device": str(getattr(lm, "device", cfg.device)),
+        "processes": getattr(lm, "world_size", 1),  # data-parallel ranks (torchrun / accelerate launch)
         "dtype": str(getattr(model, "dtype", None)) if model is not None else None,
         "model_fingerprint": fingerprint,
         "data_files": {f: sha256_file(f) for f in sorted(set(data_files)) if Path(f).is_file()},

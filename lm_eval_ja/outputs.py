@@ -46,18 +46,29 @@ class RunFiles:
         return stale
 
     def existing(self) -> list[Path]:
-        """This run's files on disk: result.json, sample logs, store."""
-        found = [p for p in (self.result, self.store) if p.exists()]
+        """This run's files on disk: result.json, sample logs, store (every data-parallel rank's)."""
+        from lm_eval_ja.store import rank_paths
+
+        found = [p for p in (self.result, *rank_paths(self.store)) if p.exists()]
         return found + sorted(self.folder.glob(f"{self.result.stem}.samples.*.jsonl"))
 
 
-def resolve_output(output_path: str | None) -> RunFiles | None:
-    """The run's files for ``--output_path`` (None without one), its folder created and checked writable."""
+def output_files(output_path: str | None) -> RunFiles | None:
+    """The run's files for ``--output_path`` (None without one); nothing is touched."""
     if not output_path:
         return None
     path = Path(output_path).expanduser()
     if output_path.endswith(("/", os.sep)) or path.is_dir():
         path = path / "result.json"
+    return RunFiles(path)
+
+
+def resolve_output(output_path: str | None) -> RunFiles | None:
+    """The run's files for ``--output_path`` (None without one), its folder created and checked writable."""
+    files = output_files(output_path)
+    if files is None:
+        return None
+    path = files.result
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -75,7 +86,6 @@ def resolve_output(output_path: str | None) -> RunFiles | None:
     except OSError as exc:
         raise UserError(f"--output_path {output_path}: the folder {folder} is not writable ({exc.strerror}); choose "
                         "another --output_path.") from None
-    files = RunFiles(path)
     files.remove_stale_temporaries()
     return files
 

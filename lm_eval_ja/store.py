@@ -51,34 +51,51 @@ def request_key(fingerprint: str, kind: str, args: Any, occurrence: int = 0) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class ResponseStore:
-    """An append-only JSON Lines store of responses (see the module docstring)."""
+def rank_path(path: str | os.PathLike, rank: int) -> Path:
+    """The store file of data-parallel rank ``rank``: ``path`` itself for rank 0, ``<stem>.rank<N><suffix>`` beside."""
+    path = Path(path)
+    return path if rank == 0 else path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+
+def rank_paths(path: str | os.PathLike) -> list[Path]:
+    """``path`` and the store files of every other rank beside it."""
+    path = Path(path)
+    return [path, *sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))]
+
+
+class ResponseStore:
+    """An append-only JSON Lines store of responses (see the module docstring).
+
+    Data-parallel rank ``rank`` appends to its own file (:func:`rank_path`) and reads every rank's, so a rerun with
+    any number of processes resumes from all of them.
+    """
+
+    def __init__(self, path: str | os.PathLike, rank: int = 0):
+        self.path = rank_path(path, rank)
         self._values: dict[str, Any] = {}
-        if self.path.exists():
-            self._load()
+        for file in rank_paths(path):
+            if file.exists():
+                self._load(file)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._fh = self.path.open("a", encoding="utf-8")
         if new:
             self._write(_MAGIC)
 
-    def _load(self) -> None:
-        with self.path.open("rb") as fh:
+    def _load(self, path: Path) -> None:
+        with path.open("rb") as fh:
             head = fh.read(16)
         if head.startswith(b"SQLite format 3"):
-            raise UserError(f"{self.path} is an SQLite cache of an older lm-eval-ja or of lm-eval; lm-eval-ja's response "
+            raise UserError(f"{path} is an SQLite cache of an older lm-eval-ja or of lm-eval; lm-eval-ja's response "
                             "store is a JSON Lines file: give another path (or delete that file).")
-        with self.path.open(encoding="utf-8", errors="replace") as fh:
+        with path.open(encoding="utf-8", errors="replace") as fh:
             lines = fh.read().split("\n")
         try:
             header = json.loads(lines[0]) if lines[0].strip() else _MAGIC
         except json.JSONDecodeError:
             header = None
         if header != _MAGIC:
-            raise UserError(f"{self.path} is not an lm-eval-ja response store; give another path (or delete that file).")
+            raise UserError(f"{path} is not an lm-eval-ja response store; give another path (or delete that file).")
         for line in lines[1:]:
             if not line.strip():
                 continue

@@ -13,11 +13,11 @@ from tests.conftest import DATA, needs_shared, run_tasks
 def test_manifest_of_a_run(conformance_lm):
     result, _ = run_tasks(conformance_lm, ["jcommonsenseqa-1.1-0.3"], [1], 2, DATA)
     manifest, timing = result["manifest"], result["timing"]
-    assert set(manifest) == {"lm_eval_ja", "packages", "device", "dtype", "model_fingerprint", "data_files",
-                             "command", "run"}
+    assert set(manifest) == {"lm_eval_ja", "packages", "device", "processes", "dtype", "model_fingerprint",
+                             "data_files", "command", "run"}
     assert manifest["lm_eval_ja"]["git_commit"] == git_commit()
     assert all(manifest["packages"][p] for p in ("lm_eval", "transformers", "torch", "python"))
-    assert (manifest["device"], manifest["dtype"]) == ("cpu", "torch.float32")
+    assert (manifest["device"], manifest["dtype"], manifest["processes"]) == ("cpu", "torch.float32", 1)
     assert len(manifest["model_fingerprint"]["digest"]) == 20
     valid = DATA / "jglue" / "datasets" / "jcommonsenseqa-v1.1" / "valid-v1.1.json"
     assert manifest["data_files"][str(valid)] == hashlib.sha256(valid.read_bytes()).hexdigest()

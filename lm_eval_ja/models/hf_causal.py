@@ -33,6 +33,7 @@ import lm_eval.models  # noqa: F401
 from lm_eval import utils as lm_utils
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
+from lm_eval_ja import distributed
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.modelargs import as_bool
 from lm_eval_ja.models.scoring import PrefixCacheScorer
@@ -115,6 +116,23 @@ def _as_device(value: Any) -> torch.device:
             raise UserError(f"device={value} was given but this machine has no CUDA device; use device=cpu.")
         return torch.device(name)
     raise UserError(f"device={value!r} is not understood; use cpu, cuda, cuda:N, N (a GPU index) or mps.")
+
+
+def _data_parallel_device(device: torch.device, given: Any, device_map: Any) -> torch.device:
+    """Under a launcher with several processes each rank holds a whole model: on a GPU machine its own GPU."""
+    _, world, local_rank = distributed.launched()
+    if world <= 1:
+        return device
+    if device_map:
+        raise UserError(f"device_map={device_map} spreads one model over several GPUs, but {world} processes were "
+                        "started (torchrun / accelerate launch) and each holds a whole model; drop device_map for "
+                        "data parallelism, or run one process for model parallelism.")
+    if device.type != "cuda":
+        return device
+    if given is not None and (":" in str(given) or str(given).strip().isdigit()):
+        raise UserError(f"device={given} puts every one of the {world} data-parallel processes on one GPU; give "
+                        "device=cuda (or none) and each process takes the GPU of its LOCAL_RANK.")
+    return torch.device(f"cuda:{local_rank}")
 
 
 def _reject_unknown(unknown: dict) -> None:
@@ -335,7 +353,8 @@ def settings(
         max_gen_toks=_as_int("max_gen_toks", max_gen_toks), fast_scoring=as_bool("fast_scoring", fast_scoring),
         joint_tokenization=as_bool("joint_tokenization", joint_tokenization),
         max_length=_as_int("max_length", max_length) if max_length is not None else None,
-        dtype=_as_dtype(dtype, torch_dtype), device=_as_device(device),
+        dtype=_as_dtype(dtype, torch_dtype),
+        device=_data_parallel_device(_as_device(device), device, device_map or device_map_option),
     )
     if chat_template is not None:
         template = Path(str(chat_template)).expanduser()
@@ -363,11 +382,16 @@ class HFCausalLM(LM):
     ``fast_scoring`` (default True) scores each shared context once (see ``scoring``); False runs one forward per
     request. ``joint_tokenization=True`` tokenises context + continuation together as lm-eval's ``hf`` does
     (trailing context spaces moved to the continuation) instead of the reference's separate tokenisation.
+
+    Started by ``torchrun`` / ``accelerate launch`` with several processes, each process is one data-parallel rank
+    (:mod:`lm_eval_ja.distributed`): lm-eval's evaluator hands it every ``world_size``-th document and gathers the
+    results on rank 0; prefix groups never cross ranks, since a rank scores only its own requests.
     """
 
     def __init__(self, **model_args: Any) -> None:
         super().__init__()
         a = settings(**model_args)
+        self._dp = distributed.start()
         self._batch_size, self._max_batch_size, self._max_gen_toks = a.batch_size, a.max_batch_size, a.max_gen_toks
         self._fast_scoring, self._joint_tokenization = a.fast_scoring, a.joint_tokenization
         self._scorer: PrefixCacheScorer | None = None
@@ -424,6 +448,23 @@ class HFCausalLM(LM):
     @property
     def device(self) -> torch.device:
         return self._device
+
+    @property
+    def rank(self) -> int:
+        return self._dp.rank
+
+    @property
+    def world_size(self) -> int:
+        return self._dp.world_size
+
+    def all_gather(self, tensor):
+        return self._dp.all_gather(tensor)
+
+    def gather_object(self, obj, dst: int = 0):
+        return self._dp.gather_object(obj, dst)
+
+    def barrier(self) -> None:
+        self._dp.barrier()
 
     @property
     def tokenizer_name(self) -> str:
@@ -693,7 +734,7 @@ class HFCausalLM(LM):
         """
         batch_size = self._initial_batch_size(kind)
         results = {}
-        with tqdm(total=sum(map(len, units)), desc=kind, disable=disable_tqdm) as pbar:
+        with tqdm(total=sum(map(len, units)), desc=kind, disable=disable_tqdm or self.rank > 0) as pbar:
             start = 0
             while start < len(units):
                 chunk = units[start:start + batch_size]
