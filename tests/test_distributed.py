@@ -13,7 +13,7 @@ import pytest
 
 from lm_eval_ja.distributed import Collectives, launched, shard
 from lm_eval_ja.errors import UserError
-from tests.conftest import CONFORMANCE_DATA_DIR, REPO, TINY_MODEL, needs_shared
+from tests.conftest import CONFORMANCE_DATA_DIR, DATA, REPO, TINY_MODEL, needs_shared
 
 TASKS = "jcommonsenseqa-1.1-0.3,jsquad-1.1-0.3,jnli-1.1-0.3"
 
@@ -137,3 +137,24 @@ def test_a_model_that_does_not_split_its_work_is_refused_under_torchrun(tmp_path
                       "its work across them here (each would compute everything); use --model hf-causal for data "
                       "parallelism, or run one process."]
     assert not (tmp_path / "hf" / "result.json").exists()
+
+
+@needs_shared
+def test_two_processes_answer_a_judged_task_and_rank_0_alone_asks_the_judge(tmp_path, chat_model_dir, judge_server):
+    def argv(out):
+        return ["main.py", "--model", "hf-causal", "--model_args", f"pretrained={chat_model_dir}", "--device", "cpu",
+                "--apply_chat_template", "--tasks", "ja_mt_bench_writing", "--limit", "3", "--num_samples", "2",
+                "--max_gen_toks", "4", "--data_dir", str(DATA), "--judge_model", "local-chat-completions",
+                "--judge_model_args", judge_server.judge_args(), "--output_path", str(out), "--log_samples"]
+
+    asked = judge_server.requests()
+    one = one_process(argv(tmp_path / "one" / "result.json"))
+    assert one.returncode == 0, one.stderr
+    per_run = judge_server.requests() - asked
+    assert per_run == 3 * 2 * 2  # questions x samples x turns
+    two = two_processes(argv(tmp_path / "two" / "result.json"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert judge_server.requests() - asked == 2 * per_run  # not once per rank
+    assert numbers(tmp_path / "two" / "result.json")["results"] == numbers(tmp_path / "one" / "result.json")["results"]
+    name = "result.samples.ja_mt_bench_writing.jsonl"  # sampled answers (temperature 0.7): seeded per question
+    assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
