@@ -21,6 +21,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.store import unwrap
 
 #: FastChat: temperatures below this are greedy decoding.
 GREEDY_BELOW = 1e-4
@@ -46,13 +47,6 @@ class Answer:
 
     raw: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
-
-
-def unwrap(lm):
-    """The model under run-store wrappers."""
-    while hasattr(lm, "lm") and not hasattr(type(lm), "generate_until"):
-        lm = lm.lm
-    return lm
 
 
 def accepts_request_seed(lm) -> bool:

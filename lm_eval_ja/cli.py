@@ -184,11 +184,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise UserError(f"{dp.world_size} processes were started (torchrun / accelerate launch), but --model "
                         f"{args.model} does not split its work across them here (each would compute everything); "
                         "use --model hf-causal for data parallelism, or run one process.")
+    from lm_eval_ja.models.served import check_served_model
+
+    check_served_model(lm, args.model, selection.names)  # a server: reachable, and answers what the tasks ask
     if conversation:
         from lm_eval_ja.chat import check_chat_model
-        from lm_eval_ja.scorers.judge import check_endpoint
 
-        check_endpoint(lm, "evaluated model")
         check_chat_model(lm)
     if store is not None:
         from lm_eval_ja.store import StoredLM, model_fingerprint

@@ -125,6 +125,10 @@ def build_model(name: str, model_args: str, batch_size=None, device=None):
                             "pip install 'lm-eval-ja[api]'.") from None
         raise UserError(f"--model {name} needs {exc.name or 'a package'}, which is not installed: "
                         f"pip install {exc.name or '...'}.") from None
+    except OSError as exc:  # a tokenizer or weights that cannot be found (lm-eval's models load them when built)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"--model {name} could not be built ({first}); check the paths and hub ids in "
+                        "--model_args.") from None
 
 
 def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None, judging=None):

@@ -212,6 +212,13 @@ class StoredLM:
             self._recorded.add(key)
 
 
+def unwrap(lm):
+    """The model under run-store wrappers."""
+    while hasattr(lm, "lm") and not hasattr(type(lm), "generate_until"):
+        lm = lm.lm
+    return lm
+
+
 def _args_id(args: Any) -> str:
     return json.dumps(_jsonable(args), ensure_ascii=False, sort_keys=True, default=str)
 

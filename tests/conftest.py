@@ -73,6 +73,17 @@ def chat_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def completion_server(tmp_path_factory):
+    """``transformers serve`` on 127.0.0.1 with the conformance GPT-NeoX: a served base model."""
+    if not TINY_MODEL.is_dir():
+        pytest.skip(f"{TINY_MODEL} not present")
+    from tests.servers import Server
+
+    with Server(TINY_MODEL, tmp_path_factory.mktemp("completions") / "server.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def judge_server(tmp_path_factory):
     """``transformers serve`` on 127.0.0.1 with a tiny judge trained to answer 評価：[[4]] to everything."""
     if not TINY_MODEL.is_dir():

@@ -45,3 +45,11 @@ def test_an_api_model_without_its_packages_says_which_extra_to_install(monkeypat
         build_model("local-chat-completions", "model=judge,base_url=http://127.0.0.1:9/v1/chat/completions")
     assert str(err.value) == ("--model local-chat-completions is an API model and needs lm-eval's API packages "
                               "(aiohttp, tenacity): pip install 'lm-eval-ja[api]'.")
+
+
+def test_a_model_whose_tokenizer_cannot_be_found_is_one_error_line(tmp_path):
+    with pytest.raises(UserError) as err:
+        build_model("local-completions", f"model=m,base_url=http://127.0.0.1:9/v1/completions,"
+                    f"tokenizer_backend=huggingface,tokenizer={tmp_path / 'no-tokenizer'}")
+    assert str(err.value).startswith("--model local-completions could not be built (")
+    assert str(err.value).endswith("); check the paths and hub ids in --model_args.")

@@ -19,9 +19,10 @@ from typing import Any
 
 from lm_eval.api.instance import Instance
 
-from lm_eval_ja.chat import accepts_request_seed, check_chat_model, unwrap
+from lm_eval_ja.chat import accepts_request_seed, check_chat_model
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.modelargs import is_secret, parse_model_args, redact_model_args
+from lm_eval_ja.models.served import check_endpoint
 
 DEFAULT_JUDGE = "openai-chat-completions"
 #: FastChat: the judge runs at temperature 0 with at most 2048 new tokens.
@@ -86,41 +87,6 @@ def build_judge(model: str | None, model_args: str, store=None, say=print) -> Ju
     if store is not None:
         lm = StoredLM(lm, store, fingerprint["digest"], say=say, what="judge requests")
     return Judge(lm, model, model_args, fingerprint=fingerprint)
-
-
-def models_url(base_url: str) -> str:
-    """``…/v1/chat/completions`` or ``…/v1/completions`` → ``…/v1/models``."""
-    url = base_url.rstrip("/")
-    for suffix in ("/chat/completions", "/completions"):
-        if url.endswith(suffix):
-            return url[: -len(suffix)] + "/models"
-    return url + "/models"
-
-
-def check_endpoint(lm, who: str = "model") -> None:
-    """For an OpenAI-compatible model: its server answers and accepts the key (GET …/models), else a UserError."""
-    import requests
-    from lm_eval.models.api_models import TemplateAPI
-
-    inner = unwrap(lm)
-    if not isinstance(inner, TemplateAPI) or not getattr(inner, "base_url", None):
-        return
-    url = models_url(inner.base_url)
-    try:
-        headers = inner.header
-    except ValueError as exc:  # lm-eval: "API key not found"
-        raise UserError(f"The {who} endpoint {inner.base_url} needs an API key: {exc}") from None
-    try:
-        response = requests.get(url, headers=headers, timeout=30)
-    except requests.RequestException as exc:
-        raise UserError(f"The {who} endpoint {inner.base_url} cannot be reached ({type(exc).__name__}); start the "
-                        "server, or fix base_url= in its model_args.") from None
-    if response.status_code in (401, 403):
-        raise UserError(f"The {who} endpoint {inner.base_url} refuses the API key (HTTP {response.status_code}); "
-                        "set a valid key in OPENAI_API_KEY.")
-    if response.status_code >= 400 and response.status_code != 404:  # some servers have no /models
-        raise UserError(f"The {who} endpoint {inner.base_url} answers HTTP {response.status_code} to {url}; check "
-                        "base_url= in its model_args.")
 
 
 @dataclass

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
 import re
-import threading
 
 import pytest
 
 from lm_eval_ja.errors import UserError
-from lm_eval_ja.scorers.judge import check_endpoint, check_judge_args, flexeval_prompt, models_url
+from lm_eval_ja.scorers.judge import check_judge_args, flexeval_prompt
 from tests.conftest import SHARED
 
 JUDGE_REFERENCE = SHARED / "reference" / "judge"
@@ -34,11 +32,6 @@ def test_flexeval_prompts_are_the_jsonnet_strings(name, jsonnet):
         assert flexeval_prompt(name)["system"] == "あなたは優秀な助手です。"
 
 
-def test_models_url():
-    assert models_url("http://h:1/v1/chat/completions") == "http://h:1/v1/models"
-    assert models_url("http://h:1/v1/completions/") == "http://h:1/v1/models"
-
-
 def test_judge_arguments():
     with pytest.raises(UserError, match="Judged tasks need a judge"):
         check_judge_args(None, None)
@@ -47,33 +40,3 @@ def test_judge_arguments():
     check_judge_args("openai-chat-completions", "model=gpt-4o-2024-08-06")
 
 
-class _Refusing(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        self.send_response(401)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_an_endpoint_that_refuses_the_key(monkeypatch):
-    from lm_eval.models.openai_completions import LocalChatCompletion
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}/v1/chat/completions"
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
-    try:
-        with pytest.raises(UserError) as err:
-            check_endpoint(LocalChatCompletion(model="m", base_url=base), "judge")
-    finally:
-        server.shutdown()
-    assert str(err.value) == (f"The judge endpoint {base} refuses the API key (HTTP 401); set a valid key in "
-                              "OPENAI_API_KEY.")
-    assert "sk-wrong" not in str(err.value)
-
-
-def test_a_server_that_answers_passes(judge_server):
-    from lm_eval.models.openai_completions import LocalChatCompletion
-
-    check_endpoint(LocalChatCompletion(model=judge_server.model, base_url=f"{judge_server.base}/chat/completions"))
