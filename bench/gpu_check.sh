@@ -43,7 +43,7 @@ has() { $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$
 step hf-causal-bf16 $PY main.py --model hf-causal --model_args "pretrained=$MODEL,dtype=bfloat16,batch_size=16" --device "$DEVICE"
 if has vllm; then
   step vllm-bf16 $PY main.py --model vllm \
-    --model_args "pretrained=$MODEL,dtype=bfloat16,gpu_memory_utilization=0.5,max_model_len=4096"
+    --model_args "pretrained=$MODEL,dtype=bfloat16,add_bos_token=False,gpu_memory_utilization=0.5,max_model_len=4096"
 else
   skip vllm-bf16 "vllm is not installed (pip install vllm)"
 fi
