@@ -81,15 +81,20 @@ def _make_folders(*paths: Path | None) -> None:
                 raise UserError(f"{p}: cannot create the folder {p.parent} ({exc.strerror}); choose another path.") from None
 
 
-def _leaderboard(args: argparse.Namespace) -> int:
-    _make_folders(args.out_md, args.out_csv, args.out_png, args.out_categories)
-    lb = leaderboard(args.paths, model_id_from=args.model_id)
-    text = lb.to_markdown()
+def _tables(table, args: argparse.Namespace) -> None:
+    """The markdown table printed (and written with --out-md), the CSV with --out-csv."""
+    text = table.to_markdown()
     sys.stdout.write(text)
     if args.out_md:
         args.out_md.write_text(text, encoding="utf-8")
     if args.out_csv:
-        lb.to_csv(args.out_csv)
+        table.to_csv(args.out_csv)
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    _make_folders(args.out_md, args.out_csv, args.out_png, args.out_categories)
+    lb = leaderboard(args.paths, model_id_from=args.model_id)
+    _tables(lb, args)
     if args.out_png:
         from lm_eval_ja.report.charts import plot_leaderboard  # matplotlib only when a chart is asked for
 
@@ -106,12 +111,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 def _by_prompt(args: argparse.Namespace) -> int:
     _make_folders(args.out_md, args.out_csv, args.out_png)
     report = by_prompt(args.paths, model_id_from=args.model_id)
-    text = report.to_markdown()
-    sys.stdout.write(text)
-    if args.out_md:
-        args.out_md.write_text(text, encoding="utf-8")
-    if args.out_csv:
-        report.to_csv(args.out_csv)
+    _tables(report, args)
     if args.out_png:
         plot_by_prompt(report, args.out_png)
     return 0
