@@ -146,7 +146,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         system_instruction=args.system_instruction, fewshot_as_multiturn=args.fewshot_as_multiturn,
         verbose=args.verbose, include_builtin=args.include_builtin, argv=argv,
     )
-    conversation = [t for t in selection.names if _is_conversation(t)]
+    from lm_eval_ja.models.served import check_served_model, request_kinds
+
+    conversation = request_kinds(selection.names).get("chat", [])
     judging_args = None
     if conversation:
         judging_args = _check_chat_flags(args, conversation)
@@ -184,8 +186,6 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise UserError(f"{dp.world_size} processes were started (torchrun / accelerate launch), but --model "
                         f"{args.model} does not split its work across them here (each would compute everything); "
                         "use --model hf-causal for data parallelism, or run one process.")
-    from lm_eval_ja.models.served import check_served_model
-
     check_served_model(lm, args.model, selection.names)  # a server: reachable, and answers what the tasks ask
     if conversation:
         from lm_eval_ja.chat import check_chat_model
@@ -214,13 +214,6 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if files is not None:
         print(f"wrote {files.result}")
     return 0
-
-
-def _is_conversation(name: str) -> bool:
-    from lm_eval_ja.benchmarks import registry
-
-    resolved = registry.resolve(name)
-    return resolved is not None and resolved.benchmark.conversation
 
 
 def _check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> dict:

@@ -83,16 +83,6 @@ class Collectives:
         dist.gather_object(obj, out, dst=dst)
         return out
 
-    def all_gather_object(self, obj: Any) -> list:
-        """Every rank's ``obj`` in rank order, on every rank."""
-        if self.world_size <= 1:
-            return [obj]
-        import torch.distributed as dist
-
-        out = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
-
     def barrier(self) -> None:
         if self.world_size > 1:
             import torch.distributed as dist

@@ -193,7 +193,7 @@ def plot_by_prompt(report: PromptReport, path: str | Path, *, title: str = "プ�
     import matplotlib
     from matplotlib.figure import Figure  # not pyplot: leaves the caller's backend and figures alone
 
-    from lm_eval_ja.report.charts import colors_for, japanese_font
+    from lm_eval_ja.report.charts import colors_for, japanese_rc
 
     tasks = [t for t in report.tasks if t.scale == PERCENT]
     if not tasks:
@@ -204,8 +204,7 @@ def plot_by_prompt(report: PromptReport, path: str | Path, *, title: str = "プ�
         title += f"\n別尺度のため省略: {', '.join(others)}"
     versions = report.versions
     colors = dict(zip(versions, colors_for(len(versions))))
-    font = japanese_font()
-    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
+    rc = japanese_rc()
     with matplotlib.rc_context(rc):
         fig = Figure(figsize=(10.0, 1.5 + 0.6 * len(tasks)))
         ax = fig.subplots()

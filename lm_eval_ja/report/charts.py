@@ -53,6 +53,12 @@ def japanese_font() -> str | None:
     return None
 
 
+def japanese_rc() -> dict:
+    """matplotlib settings for a chart with Japanese labels (the Japanese font first, a plain minus sign)."""
+    font = japanese_font()
+    return {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
+
+
 def plot_leaderboard(
     lb: Leaderboard,
     path: str | Path,
@@ -78,8 +84,7 @@ def plot_leaderboard(
         rows = rows[:max_models]
     # The 0–100 columns only: a score on another scale (a judge's 1–10) would be misread on this axis.
     families = [f for f in lb.families if lb.scale(f) == PERCENT and any(f in r.scores for r in rows)]
-    font = japanese_font()
-    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
+    rc = japanese_rc()
 
     n_models, n_tasks = max(len(rows), 1), max(len(families), 1)
     group_width = 0.8
@@ -159,8 +164,7 @@ def plot_group_members(files: list[ResultFile], path: str | Path, *, title: str 
     if not panels:
         raise UserError("No result file holds the members of a group (e.g. ja_mt_bench's categories); run the "
                         "group's tasks to chart them.")
-    font = japanese_font()
-    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False}
+    rc = japanese_rc()
     with matplotlib.rc_context(rc):
         fig = Figure(figsize=(max(8.0, 1.2 * max(len(p[1]) for p in panels)), 4.5 * len(panels)))
         axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
