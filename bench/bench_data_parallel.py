@@ -46,7 +46,8 @@ def worker(args) -> None:
 
     torch.set_num_threads(args.threads)
     from lm_eval_ja import distributed
-    from lm_eval_ja.evaluator import RunConfig, build_model, evaluate_tasks
+    from lm_eval_ja.evaluator import RunConfig, evaluate_tasks
+    from lm_eval_ja.models.build import build_model
     from lm_eval_ja.selection import Selection
 
     distributed.start()

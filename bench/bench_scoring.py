@@ -277,7 +277,7 @@ def worker_ideal(args) -> dict:
 
 
 def _max_length(model) -> int:
-    from lm_eval_ja.models.hf_causal import default_max_length
+    from lm_eval_ja.models.hf_settings import default_max_length
 
     return default_max_length(model.config, None)
 

@@ -1,18 +1,16 @@
-"""lm-eval-ja: Japanese evaluation tasks, prompt templates, metrics and models for EleutherAI lm-eval 0.4."""
+"""lm-eval-ja: Japanese evaluation tasks, prompt templates, metrics and models for EleutherAI lm-eval 0.4.
 
-from pathlib import Path
+The public API: :func:`simple_evaluate` (a run from Python, as ``main.py``), :func:`list_tasks`, :data:`TASKS_DIR`
+(for ``lm_eval --include_path``) and :data:`TEMPLATES_DIR`. Nothing inside the package imports this module.
+"""
 
-__version__ = "0.1.0"
+from lm_eval_ja.constants import TASKS_DIR, TEMPLATES_DIR, __version__
 
-_PACKAGE = Path(__file__).resolve().parent
-#: Folder of the generated task YAML files, usable as ``lm_eval --include_path``.
-TASKS_DIR = _PACKAGE / "tasks"
-#: Folder of versioned prompt templates (one file per prompt version).
-TEMPLATES_DIR = _PACKAGE / "prompt_templates"
+__all__ = ["TASKS_DIR", "TEMPLATES_DIR", "__version__", "list_tasks", "simple_evaluate"]
 
 
 def list_tasks() -> list[str]:
-    """Every task, group and suite name lm-eval-ja defines."""
+    """Every task, group and suite name lm-eval-ja defines (plug-in families included)."""
     from lm_eval_ja.benchmarks import registry
 
     return registry.all_names()
@@ -27,12 +25,13 @@ def simple_evaluate(model, model_args: str = "", tasks=(), num_fewshot=None, lim
     ``tasks`` names, patterns or suites (``"ja8"``); ``num_fewshot`` / ``limit`` one value for all tasks
     or one per task. ``options`` are the remaining :class:`lm_eval_ja.evaluator.RunConfig` fields.
     """
-    from lm_eval_ja import evaluator, selection
+    from lm_eval_ja.evaluator import RunConfig, evaluate_tasks
+    from lm_eval_ja.models.build import build_model
+    from lm_eval_ja.selection import select
 
-    chosen = selection.select(tasks, num_fewshot, limit)
-    cfg = evaluator.RunConfig(model=model if isinstance(model, str) else type(model).__name__, model_args=model_args,
-                              selection=chosen, batch_size=batch_size, device=device, bootstrap_iters=bootstrap_iters,
-                              seed=seed, data_dir=data_dir, log_samples=log_samples, **options)
-    lm = evaluator.build_model(model, model_args, batch_size=batch_size, device=device) if isinstance(model, str) \
-        else model
-    return evaluator.evaluate_tasks(lm, cfg)
+    chosen = select(tasks, num_fewshot, limit)
+    cfg = RunConfig(model=model if isinstance(model, str) else type(model).__name__, model_args=model_args,
+                    selection=chosen, batch_size=batch_size, device=device, bootstrap_iters=bootstrap_iters,
+                    seed=seed, data_dir=data_dir, log_samples=log_samples, **options)
+    lm = build_model(model, model_args, batch_size=batch_size, device=device) if isinstance(model, str) else model
+    return evaluate_tasks(lm, cfg)

@@ -1,4 +1,11 @@
-"""Conversations: the evaluated model answers a document's user turns as a chat model, one turn at a time.
+"""The chat path, a peer of lm-eval's: conversations answered turn by turn, then judged, then sample rows.
+
+:func:`evaluate_conversation` runs a conversation task: the evaluated model answers every document (its share of
+them on a data-parallel rank), rank 0 gathers the answers, the task's scorer (an LLM judge) scores them all at once,
+and the per-document items and sample-log rows go back to the run loop, which aggregates them through the task's
+metric declarations like any other task's.
+
+The evaluated model answers a document's user turns as a chat model, one turn at a time.
 
 A conversation task's documents carry ``turns`` (the user messages) and may carry ``temperature`` (the benchmark's
 sampling temperature for that document; greedy below 1e-4). For every document and sample, turn *t* is asked with
@@ -20,7 +27,9 @@ from typing import Any
 
 from lm_eval.api.instance import Instance
 
+from lm_eval_ja.distributed import shard
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.results import TaskOutcome
 from lm_eval_ja.store import unwrap
 
 #: FastChat: temperatures below this are greedy decoding.
@@ -50,12 +59,12 @@ class Answer:
 
 
 def accepts_request_seed(lm) -> bool:
-    """Whether a generation request may carry its own ``seed`` (hf-causal, OpenAI-compatible APIs)."""
+    """Whether a generation request may carry its own ``seed``: a model that says so (``accepts_request_seed``
+    on its class: hf-causal) or an OpenAI-compatible API model."""
     from lm_eval.models.api_models import TemplateAPI
 
-    from lm_eval_ja.models.hf_causal import HFCausalLM
-
-    return isinstance(unwrap(lm), (HFCausalLM, TemplateAPI))
+    inner = unwrap(lm)
+    return bool(getattr(inner, "accepts_request_seed", False)) or isinstance(inner, TemplateAPI)
 
 
 def check_chat_model(lm, name: str = "The evaluated model") -> None:
@@ -109,3 +118,45 @@ def converse(lm, task_name: str, docs: list[dict[str, Any]], *, num_samples: int
             answers[i][k].raw.append(raw)
             answers[i][k].text.append(strip_thinking(raw, think_tags))
     return answers
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """How the run asks chat tasks: answers per question, the seed, new tokens per turn, system message, tags."""
+
+    num_samples: int = 1
+    seed: int = 42
+    max_gen_toks: int = 1024
+    system_instruction: str | None = None
+    think_tags: tuple[str, str] = DEFAULT_THINK_TAGS
+
+
+def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOutcome | None:
+    """A conversation task's items and sample rows (see the module docstring); None on a data-parallel rank other
+    than 0, whose answers went to rank 0."""
+    mine = shard(n_docs, lm.rank, lm.world_size)
+    answered = converse(lm, task.config.task, [task.eval_docs[i] for i in mine], positions=mine,
+                        num_samples=options.num_samples, seed=options.seed, max_gen_toks=options.max_gen_toks,
+                        system_instruction=options.system_instruction, think_tags=options.think_tags)
+    gathered = lm.gather_object(list(zip(mine, answered)), 0)
+    if gathered is None:
+        return None
+    by_position = dict(pair for part in gathered for pair in part)
+    docs = [task.eval_docs[i] for i in range(n_docs)]
+    answers = [by_position[i] for i in range(n_docs)]
+    scored = task.spec.scorer(task).score(docs, answers)
+    names = [m.name for m in task.spec.metrics if scored and m.name in scored[0]]
+    items = {m: [s[m] for s in scored] for m in names}
+    rows = [conversation_row(i, doc, doc_answers, s, names) for i, (doc, doc_answers, s)
+            in enumerate(zip(docs, answers, scored))]
+    return TaskOutcome(items, rows)
+
+
+def conversation_row(doc_id: int, doc: dict[str, Any], answers: list[Answer], scored: dict[str, Any],
+                     metric_names: list[str]) -> dict[str, Any]:
+    """One document's sample-log row: every sample's turns (question, answer, raw answer, the judge's judgments)
+    and the document's metric items."""
+    samples = [{"sample": k, "turns": [{"question": doc["turns"][t], "answer": a.text[t], "raw_answer": a.raw[t],
+                                        "judgments": scored["_log"][k][t]} for t in range(len(a.text))]}
+               for k, a in enumerate(answers)]
+    return {"doc_id": doc_id, "doc": doc, "samples": samples, **{m: scored[m] for m in metric_names}}

@@ -1,27 +1,27 @@
-"""The run loop: build the model, then evaluate the selected tasks one by one through lm-eval.
+"""The run loop: evaluate the selected tasks one by one on a built model.
 
 Each task is built from its spec with the model's facts (:class:`~lm_eval_ja.models.facts.ModelFacts`), evaluated
-on its own (its own few-shot count and limit) by lm-eval's ``evaluate`` — requests, the model, then the task's
-scoring stage — and its result handed to :mod:`lm_eval_ja.results`; ``on_task_done`` gets the result.json so far
-after every task, so a failure later on loses nothing already computed.
+on its own (its own few-shot count and limit) by one of two peer paths — lm-eval's ``evaluate`` (requests, the
+model, then the task's scoring stage) or the chat path (:mod:`lm_eval_ja.chat`: conversations, then the task's
+judge) — each giving its per-document items and sample rows (:class:`~lm_eval_ja.results.TaskOutcome`), which
+:class:`~lm_eval_ja.results.RunRecord` aggregates through the metrics' declarations. ``on_task_done`` gets the
+result.json so far after every task, so a failure later on loses nothing already computed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import Any
 
-from lm_eval_ja import TASKS_DIR
 from lm_eval_ja.benchmarks import registry
-from lm_eval_ja.errors import UserError
+from lm_eval_ja.builtin_tasks import task_manager
 from lm_eval_ja.manifest import build_manifest, now
-from lm_eval_ja.modelargs import parse_model_args
 from lm_eval_ja.models.facts import ModelFacts
-from lm_eval_ja.results import result_json, task_result, version_number
+from lm_eval_ja.results import RunRecord, TaskOutcome, declared_metrics
 from lm_eval_ja.selection import Selection
 from lm_eval_ja.store import model_fingerprint
 
@@ -57,8 +57,10 @@ class RunConfig:
     num_samples: int = 1
     max_gen_toks: int = 1024
     think_tags: tuple[str, str] = ("<think>", "</think>")
-    #: the judge of judged tasks (model, redacted args, prompt and reference set): part of the run's identity
+    #: the judge of judged tasks (model, redacted args, judgments per answer): part of the run's identity
     judge: dict[str, Any] | None = None
+    #: the SYSTEM_PROMPT environment variable (the 0.6 prompt's system prompt, as in the reference), if set
+    system_prompt_env: str | None = field(default_factory=lambda: os.environ.get("SYSTEM_PROMPT"))
 
 
 def seed_everything(seed: int = GLOBAL_SEED) -> None:
@@ -72,63 +74,6 @@ def seed_everything(seed: int = GLOBAL_SEED) -> None:
         torch.manual_seed(seed)
     except ImportError:
         pass
-
-
-def task_manager(include_builtin: bool = False, metadata: dict[str, Any] | None = None):
-    """lm-eval's TaskManager over our task folder (plus lm-eval's built-in tasks if asked)."""
-    from lm_eval.tasks import TaskManager
-
-    return TaskManager(include_path=str(TASKS_DIR), include_defaults=include_builtin, metadata=metadata)
-
-
-def _model_class(name: str):
-    import lm_eval.api.registry as lm_registry
-
-    import lm_eval_ja.models  # noqa: F401  (registers hf-causal)
-
-    try:
-        return lm_registry.get_model(name)
-    except (ValueError, KeyError):
-        known = sorted(lm_registry.MODEL_REGISTRY)
-        close = get_close_matches(name, known, n=3)
-        hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise UserError(f"Unknown --model {name!r}.{hint} Known models: {', '.join(known)}.") from None
-
-
-def _model_arguments(model_args: str, batch_size, device) -> tuple[dict[str, Any], dict[str, Any]]:
-    args = parse_model_args(model_args)
-    extra = {k: v for k, v in {"batch_size": batch_size, "device": device}.items() if v is not None}
-    for key in extra:
-        if key in args:
-            raise UserError(f"{key} is given both in --model_args and as --{key}; give it once.")
-    return args, extra
-
-
-def check_model(name: str, model_args: str, batch_size=None, device=None) -> None:
-    """Everything about the model that can be checked without loading it: its name, and its model_args where the
-    model class can check them (``hf-causal``: unknown keys, values, 8-bit without CUDA, a folder with no model)."""
-    cls = _model_class(name)
-    args, extra = _model_arguments(model_args, batch_size, device)
-    if hasattr(cls, "check_args"):
-        cls.check_args({**args, **extra})
-
-
-def build_model(name: str, model_args: str, batch_size=None, device=None):
-    """Instantiate an lm-eval model by registry name (ours are registered by importing lm_eval_ja.models)."""
-    cls = _model_class(name)
-    args, extra = _model_arguments(model_args, batch_size, device)
-    try:
-        return cls.create_from_arg_obj(args, extra)
-    except ModuleNotFoundError as exc:  # lm-eval's API models check for aiohttp / tenacity when they are built
-        if "API model" in str(exc):
-            raise UserError(f"--model {name} is an API model and needs lm-eval's API packages (aiohttp, tenacity): "
-                            "pip install 'lm-eval-ja[api]'.") from None
-        raise UserError(f"--model {name} needs {exc.name or 'a package'}, which is not installed: "
-                        f"pip install {exc.name or '...'}.") from None
-    except OSError as exc:  # a tokenizer or weights that cannot be found (lm-eval's models load them when built)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"--model {name} could not be built ({first}); check the paths and hub ids in "
-                        "--model_args.") from None
 
 
 def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None, judging=None):
@@ -152,122 +97,93 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, jud
     tasks' documents read by the preflight (:func:`lm_eval_ja.preflight.check_data`), by task name; ``judging`` the
     judge of judged tasks (:class:`lm_eval_ja.scorers.judge.JudgeSettings`).
     """
-    from lm_eval.evaluator import evaluate
-
     seed_everything()
     facts = ModelFacts.from_lm(lm)
     fingerprint = cfg.fingerprint or model_fingerprint(cfg.model, cfg.model_args, cfg.batch_size, cfg.device, lm)
-    results: dict[str, dict[str, Any]] = {}
-    output_types: dict[str, str] = {}
-    versions: dict[str, Any] = {}
-    data_sources: dict[str, Any] = {}
-    data_files: list[str] = []
-    items: dict[str, dict[str, list]] = {}  # per-document metric items of conversation tasks (pooled groups)
-    samples: dict[str, list[dict[str, Any]]] = {}
-    n_evaluated: dict[str, int] = {}
-    timing: dict[str, Any] = {"started": now(), "tasks": {}}
+    record, timing = RunRecord(cfg), {"started": now(), "tasks": {}}
     result: dict[str, Any] = {}
-    n = len(cfg.selection.tasks)
     for i, selected in enumerate(cfg.selection.tasks):
-        name, shots, limit = selected.name, selected.num_fewshot, selected.limit
         started, start = now(), time.perf_counter()
-        task = load_task(name, cfg, facts, (documents or {}).get(name), judging)
-        task.set_config(key="num_fewshot", value=shots)
-        n_docs = len(task.eval_docs)
-        n_limit = None if limit is None else (int(limit * n_docs) if isinstance(limit, float) else int(limit))
-        n_evaluated[name] = min(n_docs, n_limit or n_docs)
-        print(f"[{i + 1}/{n}] {name}: {n_evaluated[name]} of {n_docs} documents, {shots}-shot", flush=True)
-        for split, src in getattr(task, "data_sources", {}).items():
-            if src.get("fallback"):
-                print(f"    note: {split} split fallback: {src['fallback']}", flush=True)
-        if getattr(task, "spec", None) is not None and task.spec.conversation:
-            scored = run_conversation_task(lm, task, cfg, n_evaluated[name])
-            if scored is None:  # a data-parallel rank other than 0: its answers went to rank 0
-                continue
-            results[name], task_samples, items[name] = scored
-        else:
-            res = evaluate(
-                lm,
-                {"tasks": {name: task}, "groups": {}, "group_map": {}},
-                limit=n_limit,
-                bootstrap_iters=0,  # stderrs are computed once, in lm_eval_ja.results
-                log_samples=True,
-                system_instruction=cfg.system_instruction,
-                apply_chat_template=cfg.apply_chat_template,
-                fewshot_as_multiturn=cfg.fewshot_as_multiturn,
-            )
-            if res is None:  # a data-parallel rank other than 0: lm-eval gathered its results on rank 0
-                continue
-            metrics, task_samples = res["results"][name], res.get("samples", {}).get(name, [])
-            if lm.world_size > 1:
-                metrics, task_samples = in_document_order(task, metrics, task_samples)
-            results[name] = task_result(task, metrics, task_samples, cfg.bootstrap_iters)
-        output_types[name] = task.OUTPUT_TYPE
-        versions[name] = version_number(getattr(task, "VERSION", None))
-        if getattr(task, "data_sources", None):
-            data_sources[name] = task.data_sources
-        data_files += getattr(task, "data_files", [])
-        if cfg.log_samples:
-            samples[name] = task_samples
+        task = load_task(selected.name, cfg, facts, (documents or {}).get(selected.name), judging)
+        n_limit, n_docs = announce(task, selected, i, len(cfg.selection.tasks))
+        outcome = evaluate_task(lm, task, cfg, n_limit, n_docs)
+        if outcome is None:  # a data-parallel rank other than 0: its results went to rank 0
+            continue
+        record.add(selected.name, task, outcome, n_docs)
         seconds = time.perf_counter() - start
-        timing["tasks"][name] = {"started": started, "seconds": round(seconds, 3)}
-        print(f"    {name} done in {seconds:.1f} s", flush=True)
+        timing["tasks"][selected.name] = {"started": started, "seconds": round(seconds, 3)}
+        print(f"    {selected.name} done in {seconds:.1f} s", flush=True)
         timing["finished"] = now()
-        result = result_json(cfg, results, output_types, versions, data_sources, n_evaluated, items,
-                             judging.describe() if judging is not None else None)
-        result["manifest"] = build_manifest(cfg, lm, fingerprint, data_files)
+        result = record.result_json(judging.describe() if judging is not None else None)
+        result["manifest"] = build_manifest(cfg, lm, fingerprint, record.data_files)
         result["timing"] = timing
         if on_task_done:
-            on_task_done(result, samples)
-    return result, samples
+            on_task_done(result, record.samples)
+    return result, record.samples
 
 
-def in_document_order(task, metrics: dict[str, Any], samples: list[dict]) -> tuple[dict[str, Any], list[dict]]:
-    """lm-eval gathers a data-parallel run's documents rank after rank; put the sample rows back in document order
-    and aggregate again, so every number (the bootstrap stderrs too) and the sample log equal a one-process run's."""
-    filters = list(dict.fromkeys(row["filter"] for row in samples))  # lm-eval logs filter by filter
-    samples = sorted(samples, key=lambda row: (filters.index(row["filter"]), row["doc_id"]))
+def announce(task, selected, position: int, total: int) -> tuple[int | None, int]:
+    """Set the task's few-shot count, say what is evaluated; (the limit as a number of documents, documents)."""
+    name, limit = selected.name, selected.limit
+    task.set_config(key="num_fewshot", value=selected.num_fewshot)
+    n_docs = len(task.eval_docs)
+    n_limit = None if limit is None else (int(limit * n_docs) if isinstance(limit, float) else int(limit))
+    n_evaluated = min(n_docs, n_limit or n_docs)
+    print(f"[{position + 1}/{total}] {name}: {n_evaluated} of {n_docs} documents, {selected.num_fewshot}-shot",
+          flush=True)
+    for split, src in getattr(task, "data_sources", {}).items():
+        if src.get("fallback"):
+            print(f"    note: {split} split fallback: {src['fallback']}", flush=True)
+    return n_limit, n_evaluated
+
+
+def evaluate_task(lm, task, cfg: RunConfig, n_limit: int | None, n_docs: int) -> TaskOutcome | None:
+    """One task through its path: the chat path for conversation tasks, lm-eval's ``evaluate`` for the rest."""
+    if getattr(task, "spec", None) is not None and task.spec.conversation:
+        from lm_eval_ja.chat import ChatOptions, evaluate_conversation
+
+        options = ChatOptions(num_samples=cfg.num_samples, seed=cfg.seed, max_gen_toks=cfg.max_gen_toks,
+                              system_instruction=cfg.system_instruction, think_tags=tuple(cfg.think_tags))
+        return evaluate_conversation(lm, task, options, n_docs)
+    return evaluate_with_lm_eval(lm, task, cfg, n_limit)
+
+
+def evaluate_with_lm_eval(lm, task, cfg: RunConfig, n_limit: int | None) -> TaskOutcome | None:
+    """lm-eval's ``evaluate`` on one task; its per-document items are read back from lm-eval's sample rows."""
+    from lm_eval.evaluator import evaluate
+
+    name = task.config.task
+    res = evaluate(
+        lm,
+        {"tasks": {name: task}, "groups": {}, "group_map": {}},
+        limit=n_limit,
+        bootstrap_iters=0,  # numbers and stderrs are computed once, from the items (lm_eval_ja.aggregation)
+        log_samples=True,
+        system_instruction=cfg.system_instruction,
+        apply_chat_template=cfg.apply_chat_template,
+        fewshot_as_multiturn=cfg.fewshot_as_multiturn,
+    )
+    if res is None:  # a data-parallel rank other than 0: lm-eval gathered its results on rank 0
+        return None
+    rows = res.get("samples", {}).get(name, [])
+    if lm.world_size > 1:
+        rows = in_document_order(rows)
+    return TaskOutcome(items_of(rows, declared_metrics(task)), rows)
+
+
+def items_of(rows: list[dict], metrics) -> dict[str, list]:
+    """Per-document items by metric, from lm-eval's sample rows (the last filter's, where a task has several)."""
+    last_filter = rows[-1]["filter"] if rows else None
+    kept = [row for row in rows if row.get("filter") == last_filter]
+    return {m.name: [row[m.name] for row in kept] for m in metrics if kept and m.name in kept[0]}
+
+
+def in_document_order(rows: list[dict]) -> list[dict]:
+    """lm-eval gathers a data-parallel run's documents rank after rank; put the sample rows back in document order,
+    so every number (the bootstrap stderrs too) and the sample log equal a one-process run's."""
+    filters = list(dict.fromkeys(row["filter"] for row in rows))  # lm-eval logs filter by filter
+    rows = sorted(rows, key=lambda row: (filters.index(row["filter"]), row["doc_id"]))
     # lm-eval pads a rank with fewer requests by repeating its last one (for DDP's even batches); those copies land
     # in that request's "resps": keep the task's own number of responses per request.
-    repeats = min((len(r) for row in samples for r in row["resps"]), default=0)
-    samples = [{**row, "resps": [r[:repeats] for r in row["resps"]]} for row in samples]
-    aggregation = task.aggregation()
-    out = dict(metrics)
-    for key in metrics:
-        metric, _, filt = key.partition(",")
-        if filt and metric in aggregation:
-            out[key] = aggregation[metric]([row[metric] for row in samples if row["filter"] == filt])
-    return out, samples
-
-
-def run_conversation_task(lm, task, cfg: RunConfig, n_docs: int) -> tuple[dict, list, dict] | None:
-    """A conversation task: the model answers every turn (:mod:`lm_eval_ja.chat`), the task's scorer (a judge)
-    scores all answers in one batch; returns (metrics, sample log rows, per-document metric items).
-
-    Data-parallel: each rank answers every ``world_size``-th document, rank 0 gathers the answers and judges them
-    (the other ranks return None).
-    """
-    from lm_eval_ja.chat import converse
-    from lm_eval_ja.distributed import shard
-
-    mine = shard(n_docs, lm.rank, lm.world_size)
-    answered = converse(lm, task.config.task, [task.eval_docs[i] for i in mine], positions=mine,
-                        num_samples=cfg.num_samples, seed=cfg.seed, max_gen_toks=cfg.max_gen_toks,
-                        system_instruction=cfg.system_instruction, think_tags=tuple(cfg.think_tags))
-    gathered = lm.gather_object(list(zip(mine, answered)), 0)
-    if gathered is None:
-        return None
-    by_position = dict(pair for part in gathered for pair in part)
-    docs = [task.eval_docs[i] for i in range(n_docs)]
-    answers = [by_position[i] for i in range(n_docs)]
-    scored = task.spec.scorer(task).score(docs, answers)
-    metric_names = [m.name for m in task.spec.metrics]
-    items = {m: [s[m] for s in scored] for m in metric_names}
-    metrics = {m.name: m.aggregation(items[m.name]) for m in task.spec.metrics}
-    rows = []
-    for i, (doc, doc_answers, s) in enumerate(zip(docs, answers, scored)):
-        samples = [{"sample": k, "turns": [{"question": doc["turns"][t], "answer": a.text[t], "raw_answer": a.raw[t],
-                                            "judgments": s["_log"][k][t]} for t in range(len(a.text))]}
-                   for k, a in enumerate(doc_answers)]
-        rows.append({"doc_id": i, "doc": doc, "samples": samples, **{m: s[m] for m in metric_names}})
-    return metrics, rows, items
+    repeats = min((len(r) for row in rows for r in row["resps"]), default=0)
+    return [{**row, "resps": [r[:repeats] for r in row["resps"]]} for row in rows]

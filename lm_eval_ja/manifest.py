@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lm_eval_ja import __version__
+from lm_eval_ja.constants import __version__
 from lm_eval_ja.modelargs import redact_model_args
 
 PACKAGES = ("lm_eval", "transformers", "torch", "peft", "accelerate", "datasets")

@@ -7,8 +7,12 @@ Every name lm-eval-ja accepts is ``<benchmark>[-<task version>][-<prompt version
   ``jsts-1.1-llmjp-1.0``, ``jmmlu_anatomy-llmjp-1.0``;
 * plain names: ``jnli``, ``xwinograd_ja`` (an alias or a task without versions).
 
-A prompt version is digits and dots, optionally after a lower-case word and a hyphen (``llmjp-1.0``); a task
-version is digits and dots. A name of any other shape (an lm-eval built-in such as ``gsm8k_cot-self-consistency``)
+* protocol names: ``ja_mt_bench_writing-fastchat``, ``ja_mt_bench-stability-fd01e11`` (a task version that
+  reproduces a published protocol takes the place of the prompt version: a lower-case word, optionally followed by
+  a hyphen and a 7-digit commit).
+
+A prompt version is digits and dots, optionally after a lower-case word and a hyphen (``llmjp-1.0``), or a protocol
+name; a task version is digits and dots. A name of any other shape (an lm-eval built-in such as ``gsm8k_cot-self-consistency``)
 parses to itself as the benchmark with no versions. Groups and suites are names too, but they are known by the
 registry, not by their shape.
 """
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 _NAME = re.compile(
     r"^(?P<benchmark>[A-Za-z0-9_]+?)"
     r"(?:-(?P<task_version>\d+(?:\.\d+)*))?"
-    r"(?:-(?P<prompt_version>(?:[a-z]+-)?\d+(?:\.\d+)*))?$"
+    r"(?:-(?P<prompt_version>(?:[a-z]+-)?\d+(?:\.\d+)*|[a-z][a-z0-9_]*(?:-[0-9a-f]{7})?))?$"
 )
 
 

@@ -6,11 +6,16 @@ loss; verdicts that disagree count as a tie, as a tie does; a judgment without a
 Reported per category and overall: wins, ties, losses of A, the win rate ``wins / n`` and the adjusted win rate
 ``(wins + ties / 2) / n`` with a 95% bootstrap interval over the compared turns. The prompts and the verdict rule
 are the benchmark's (MT-Bench: FastChat's ``pair-v2`` / ``pair-math-v1`` and their ``-multi-turn`` forms).
+
+Sample logs are read with :func:`lm_eval_ja.jsonl.read_jsonl`. They are written atomically, so a log whose last line
+is cut was damaged afterwards (an interrupted copy): that question is left out, with a note on stderr; a damaged
+line anywhere else (invalid UTF-8 or JSON) is refused with file and line. ``--resamples`` must be at least 1.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +24,9 @@ import numpy as np
 
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.jsonl import read_jsonl
 from lm_eval_ja.outputs import RunFiles
-from lm_eval_ja.task import load_documents
+from lm_eval_ja.documents import load_documents
 
 
 @dataclass
@@ -34,13 +40,40 @@ class Outcome:
     verdicts: tuple[str | None, str | None]
 
 
-def _answers(path: Path) -> dict[Any, tuple[dict, list[str]]]:
+def _answers(path: Path, say=None) -> dict[Any, tuple[dict, list[str]]]:
+    """``{question: (doc, answers of sample 0 per turn)}`` from a chat task's sample log.
+
+    Read with :func:`lm_eval_ja.jsonl.read_jsonl`: a cut last line (the log was damaged after it was written, e.g. an
+    interrupted copy; logs are written atomically) leaves that question out with a note on stderr; a damaged line
+    anywhere else, or a line that is not a chat sample, is refused with file and line.
+    """
+    fix = "rerun that task with --log_samples, or copy its sample log again."
+    lines = read_jsonl(path, "sample log", fix)
+    if lines.cut is not None:
+        (say or _note)(f"note: {path} line {lines.cut} is cut short (the file was damaged after it was written); "
+                       "that question is left out of the comparison.")
     out = {}
-    for line in path.open(encoding="utf-8"):
-        row = json.loads(line)
-        out[json.dumps(row["doc"], sort_keys=True, ensure_ascii=False)] = (
-            row["doc"], [t["answer"] for t in row["samples"][0]["turns"]])
+    for line in lines.rows:
+        row = line.value
+        try:
+            doc, answers = row["doc"], [t["answer"] for t in row["samples"][0]["turns"]]
+            key = json.dumps(doc, sort_keys=True, ensure_ascii=False)
+        except (KeyError, IndexError, TypeError):
+            raise UserError(f"{path} line {line.number} is not a chat task's sample (one needs \"doc\" and "
+                            f"\"samples\"[0][\"turns\"][...][\"answer\"]); {fix}") from None
+        out[key] = (doc, answers)
     return out
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_resamples(resamples: int) -> None:
+    """``--resamples`` must be a positive count (the bootstrap interval is taken over them)."""
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise UserError(f"--resamples {resamples}: the bootstrap needs at least 1 resample (default 10000); pass "
+                        "--resamples 1 or more.")
 
 
 def comparable_tasks(result_a: Path, result_b: Path) -> list[str]:
@@ -54,12 +87,11 @@ def comparable_tasks(result_a: Path, result_b: Path) -> list[str]:
     tasks = [t for t in registry.task_names() if t in both and registry.resolve(t).benchmark.pairwise]
     if not tasks:
         raise UserError(f"{result_a} and {result_b} have no sample logs of a task that can be compared pairwise "
-                        "(ja_mt_bench_*) in common; run them with --log_samples.")
+                        "in common; run both with --log_samples on the same chat tasks.")
     return tasks
 
 
-def compare_runs(result_a: Path, result_b: Path, judge, data_dir: str | None, reference_set: str = "gpt-4"
-                 ) -> list[Outcome]:
+def compare_runs(result_a: Path, result_b: Path, judge, data_dir: str | None) -> list[Outcome]:
     """Judge every turn both runs answered, in both orders (see the module docstring)."""
     plan, prompts, rules = [], [], []
     for task in comparable_tasks(result_a, result_b):
@@ -74,8 +106,8 @@ def compare_runs(result_a: Path, result_b: Path, judge, data_dir: str | None, re
             for turn in range(min(len(a), len(b))):
                 plan.append((task, doc.get("id", key), turn))
                 rules.append(bench.pairwise.verdict)
-                prompts.append(bench.pairwise.messages(doc, a, b, turn, extra, reference_set))
-                prompts.append(bench.pairwise.messages(doc, b, a, turn, extra, reference_set))  # position swap
+                prompts.append(bench.pairwise.messages(doc, a, b, turn, extra))
+                prompts.append(bench.pairwise.messages(doc, b, a, turn, extra))  # position swap
     if not plan:
         raise UserError("The two runs answered no question in common.")
     outputs = judge.ask(prompts, [0] * len(prompts))
@@ -97,6 +129,7 @@ def _result(first: str | None, swapped: str | None) -> str | None:
 
 def summarize(outcomes: list[Outcome], *, seed: int = 0, resamples: int = 10_000) -> dict[str, dict[str, Any]]:
     """Per category and ``overall``: wins, ties, losses, failed, win rates and the adjusted rate's 95% interval."""
+    check_resamples(resamples)
     rng = np.random.default_rng(seed)
     groups = {c: [o for o in outcomes if o.category == c] for c in dict.fromkeys(o.category for o in outcomes)}
     groups["overall"] = outcomes

@@ -15,7 +15,7 @@ from pathlib import Path
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.selection import Selection
-from lm_eval_ja.task import Documents, check_num_fewshot, load_documents
+from lm_eval_ja.documents import Documents, check_num_fewshot, load_documents
 
 log = logging.getLogger("lm_eval_ja")
 

@@ -1,39 +1,39 @@
-"""From per-task lm-eval results to the reference's result.json: stderrs once, group averages once, the file.
+"""From per-task outcomes to the reference's result.json: one aggregation path, groups once, the file.
 
-* :func:`task_result` — lm-eval's ``"acc,none"`` keys to the reference's ``acc``, each followed by its stderr
-  computed here from the per-document items (:mod:`lm_eval_ja.metrics.stderr`: lm-eval is asked for none);
-* :func:`group_results` — the averages of every group whose tasks all ran (JMMLU categories);
-* :func:`result_json` — ``results`` / ``versions`` / ``config`` in the reference's schema, lm-eval-ja's run facts
-  under ``config.lm_eval_ja`` (the evaluator adds ``manifest`` and ``timing``: :mod:`lm_eval_ja.manifest`);
-* :func:`write_json_atomic`, :func:`write_samples`, :func:`make_table` — the files and the markdown table.
+:class:`RunRecord` collects what each evaluated task gave (:class:`TaskOutcome`: its per-document items and its
+sample-log rows, from lm-eval or from the chat path) and builds result.json: every task's metrics and standard
+errors through its metrics' declarations (:mod:`lm_eval_ja.aggregation`), the groups the selection named
+(pooled, or averaged over their members), ``versions`` and ``config`` in the reference's schema, lm-eval-ja's run
+facts under ``config.lm_eval_ja`` (the evaluator adds ``manifest`` and ``timing``: :mod:`lm_eval_ja.manifest`).
+:func:`write_json_atomic`, :func:`write_samples`, :func:`make_table` — the files and the markdown table.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
-from lm_eval_ja import __version__
+from lm_eval_ja.aggregation import group_results, lm_eval_metrics, metric_results
 from lm_eval_ja.benchmarks import registry
-from lm_eval_ja.metrics.stderr import task_stderrs
+from lm_eval_ja.constants import __version__
 from lm_eval_ja.modelargs import redact_model_args
 from lm_eval_ja.outputs import write_atomic
 
 
-def task_result(task, lm_eval_metrics: dict[str, Any], samples: list[dict[str, Any]], bootstrap_iters: int) -> dict:
-    """The reference's metrics of one task: lm-eval's aggregates, each followed by its stderr if it has one."""
-    per_doc = {m: [row[m] for row in samples] for m in task.aggregation() if samples and m in samples[0]}
-    stderrs = task_stderrs(task, per_doc, bootstrap_iters)
-    out = {}
-    for key, value in lm_eval_metrics.items():
-        metric, _, filt = key.partition(",")
-        if not filt or metric == "alias" or metric.endswith("_stderr") or value == "N/A" or value is None:
-            continue
-        out[metric] = value
-        if f"{metric}_stderr" in stderrs:
-            out[f"{metric}_stderr"] = stderrs[f"{metric}_stderr"]
-    return out
+@dataclass
+class TaskOutcome:
+    """What one task gave: per-document items by metric (document order) and its sample-log rows."""
+
+    items: dict[str, list[Any]]
+    rows: list[dict[str, Any]]
+
+
+def declared_metrics(task) -> tuple:
+    """The task's metric declarations: its spec's, or (one of lm-eval's own tasks) lm-eval's aggregations."""
+    spec = getattr(task, "spec", None)
+    return spec.metrics if spec is not None else lm_eval_metrics(task.aggregation())
 
 
 def version_number(v):
@@ -45,42 +45,65 @@ def version_number(v):
         return v
 
 
-def group_results(results: dict[str, dict[str, Any]], n_docs: dict[str, int],
-                  items: dict[str, dict[str, list]] | None = None) -> dict[str, dict[str, Any]]:
-    """Aggregates of every group whose tasks all ran: weighted by documents or a plain mean over tasks, or (a pooled
-    group) its members' metrics over all their documents' ``items``."""
-    out = {}
-    for group in registry.groups().values():
-        leaves = registry.group_leaves(group.name)
-        if not leaves or not all(t in results for t in leaves):
-            continue
-        if group.pooled:
-            metrics = registry.resolve(leaves[0]).benchmark.metrics
-            out[group.name] = {m.name: m.aggregation([x for t in leaves for x in (items or {})[t][m.name]])
-                               for m in metrics}
-            continue
-        agg = {}
-        for metric, by_size in group.aggregates:
-            vals = [(results[t][metric], n_docs[t]) for t in leaves if metric in results[t]]
-            if vals:
-                weights = [n if by_size else 1 for _, n in vals]
-                agg[metric] = sum(v * w for (v, _), w in zip(vals, weights)) / sum(weights)
-        out[group.name] = agg
-    return out
+@dataclass
+class RunRecord:
+    """Everything the evaluated tasks gave so far, and the result.json it makes (see the module docstring)."""
+
+    cfg: Any
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, dict[str, list]] = field(default_factory=dict)
+    metrics: dict[str, tuple] = field(default_factory=dict)
+    output_types: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    data_sources: dict[str, Any] = field(default_factory=dict)
+    data_files: list[str] = field(default_factory=list)
+    n_docs: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, name: str, task, outcome: TaskOutcome, n_docs: int) -> None:
+        """Record one evaluated task: its numbers through its metrics' declarations, its facts, its sample log."""
+        metrics = declared_metrics(task)
+        self.metrics[name], self.items[name], self.n_docs[name] = metrics, outcome.items, n_docs
+        self.results[name] = metric_results(metrics, outcome.items, self.cfg.bootstrap_iters)
+        self.output_types[name] = task.OUTPUT_TYPE
+        self.versions[name] = version_number(getattr(task, "VERSION", None))
+        if getattr(task, "data_sources", None):
+            self.data_sources[name] = task.data_sources
+        self.data_files += getattr(task, "data_files", [])
+        if self.cfg.log_samples:
+            self.samples[name] = outcome.rows
+
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """The numbers of every group the selection named whose tasks all ran, in registry order."""
+        out = {}
+        for name, group in registry.groups().items():
+            if name not in self.cfg.selection.groups:
+                continue
+            leaves = registry.group_leaves(name)
+            if leaves and all(t in self.results for t in leaves):
+                out[name] = group_results(group, leaves, self.metrics[leaves[0]], self.results, self.items,
+                                          self.n_docs, self.cfg.bootstrap_iters)
+        return out
+
+    def result_json(self, judge: dict | None = None) -> dict[str, Any]:
+        """The reference's result.json (results / versions / config) plus lm-eval-ja's run facts.
+
+        Log-likelihood tasks come first, then generation tasks (the reference's order); the groups follow.
+        """
+        names = self.cfg.selection.names
+        order = sorted(self.results, key=lambda t: (self.output_types[t] == "generate_until", names.index(t)))
+        grouped = self.groups()
+        done = [t for t in self.cfg.selection.tasks if t.name in self.results]
+        group_specs = registry.groups()
+        return {
+            "results": {**{t: self.results[t] for t in order}, **grouped},
+            "versions": {**{t.name: self.versions[t.name] for t in done}, **{g: group_specs[g].version for g in grouped}},
+            "config": run_config(self.cfg, done, self.data_sources, judge),
+        }
 
 
-def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], versions: dict[str, Any],
-                data_sources: dict[str, Any], n_docs: dict[str, int], items: dict | None = None,
-                judge: dict | None = None) -> dict[str, Any]:
-    """The reference's result.json (results / versions / config) plus lm-eval-ja's run facts.
-
-    Log-likelihood tasks come first, then generation tasks (the reference's order); groups whose tasks all ran
-    follow the tasks, with their averages.
-    """
-    names = cfg.selection.names
-    order = sorted(results, key=lambda t: (output_types[t] == "generate_until", names.index(t)))
-    grouped = group_results(results, n_docs, items)
-    done = [t for t in cfg.selection.tasks if t.name in results]
+def run_config(cfg, done: list, data_sources: dict[str, Any], judge: dict | None) -> dict[str, Any]:
+    """result.json's ``config``: the reference's keys, then lm-eval-ja's run facts under ``lm_eval_ja``."""
     config = {
         "model": cfg.model,
         "model_args": redact_model_args(cfg.model_args),
@@ -101,14 +124,10 @@ def result_json(cfg, results: dict[str, dict], output_types: dict[str, str], ver
         "fewshot_as_multiturn": cfg.fewshot_as_multiturn,
         **({"judge": judge, "num_samples": cfg.num_samples, "max_gen_toks": cfg.max_gen_toks,
             "think_tags": list(cfg.think_tags)} if judge is not None else {}),
+        **({"SYSTEM_PROMPT": cfg.system_prompt_env} if cfg.system_prompt_env is not None else {}),
         **cfg.extra,
     }
-    group_specs = registry.groups()
-    return {
-        "results": {**{t: results[t] for t in order}, **grouped},
-        "versions": {**{t.name: versions[t.name] for t in done}, **{g: group_specs[g].version for g in grouped}},
-        "config": config,
-    }
+    return config
 
 
 # ----------------------------------------------------------------------------- files

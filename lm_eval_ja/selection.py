@@ -32,6 +32,8 @@ class SelectedTask:
 @dataclass(frozen=True)
 class Selection:
     tasks: tuple[SelectedTask, ...]
+    #: the groups named (directly or by a pattern), with the groups nested in them: result.json reports these
+    groups: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -47,28 +49,43 @@ class Selection:
 
     @classmethod
     def of(cls, names: Sequence[str], num_fewshot: Sequence[int] | int = 0,
-           limit: Sequence[int | float | None] | int | float | None = None) -> "Selection":
-        """A selection of exactly these task names (tests and the Python API)."""
+           limit: Sequence[int | float | None] | int | float | None = None, groups: Sequence[str] = ()
+           ) -> "Selection":
+        """A selection of exactly these task names (tests and the Python API), reporting these groups."""
         n = len(names)
         shots = list(num_fewshot) if isinstance(num_fewshot, Sequence) else [num_fewshot] * n
         limits = list(limit) if isinstance(limit, Sequence) else [limit] * n
-        return cls(tuple(SelectedTask(t, s, lim) for t, s, lim in zip(names, shots, limits)))
+        return cls(tuple(SelectedTask(t, s, lim) for t, s, lim in zip(names, shots, limits)),
+                   tuple(nested_groups(groups)))
+
+
+def nested_groups(names: Sequence[str]) -> list[str]:
+    """These groups and every group nested in them, each once, parents first."""
+    out: list[str] = []
+    known = registry.groups()
+    for name in names:
+        if name in known and name not in out:
+            out.append(name)
+            out += [g for g in nested_groups(list(known[name].members)) if g not in out]
+    return out
 
 
 def available_names(include_builtin: bool = False) -> list[str]:
     """lm-eval-ja's task, group and suite names (plus lm-eval's built-in tasks if asked)."""
     names = registry.all_names()
     if include_builtin:
-        from lm_eval_ja.evaluator import task_manager
+        from lm_eval_ja.builtin_tasks import task_manager
 
         names = sorted(set(names) | set(task_manager(True).all_tasks))
     return names
 
 
-def expand(spec: str, available: Sequence[str]) -> list[tuple[str, int | None]]:
-    """Names, patterns, groups and suites → ``(task, suite few-shot count or None)`` in order."""
-    suites = registry.suites()
+def expand(spec: str, available: Sequence[str]) -> tuple[list[tuple[str, int | None]], list[str]]:
+    """Names, patterns, groups and suites → ``(task, suite few-shot count or None)`` in order, and the groups
+    named."""
+    suites, groups = registry.suites(), registry.groups()
     out: list[tuple[str, int | None]] = []
+    named_groups: list[str] = []
     for item in [s.strip() for s in spec.split(",") if s.strip()]:
         matches = sorted(n for n in available if fnmatch.fnmatchcase(n, item))
         if not matches:
@@ -78,12 +95,13 @@ def expand(spec: str, available: Sequence[str]) -> list[tuple[str, int | None]]:
                 members: list[tuple[str, int | None]] = list(suites[match].members)
             else:
                 members = [(leaf, None) for leaf in registry.group_leaves(match)]
+                named_groups += [match] if match in groups else []
             for name, shots in members:
                 if all(name != seen for seen, _ in out):
                     out.append((name, shots))
     if not out:
         raise UserError("No task given; pass --tasks NAME[,NAME...] (see --list_tasks).")
-    return out
+    return out, nested_groups(named_groups)
 
 
 def unknown_task_message(name: str, available: Sequence[str]) -> str:
@@ -147,10 +165,11 @@ def select(tasks: str | Sequence[str], num_fewshot: Any = None, limit: Any = Non
            include_builtin: bool = False) -> Selection:
     """The run's tasks with one few-shot count and one limit each (see the module docstring)."""
     spec = tasks if isinstance(tasks, str) else ",".join(tasks)
-    expanded = expand(spec, available_names(include_builtin))
+    expanded, groups = expand(spec, available_names(include_builtin))
     if num_fewshot is None:  # suites bring their few-shot counts (ja8: 3,3,3,2,1,1,0,5); other tasks 0
         shots = [s or 0 for _, s in expanded]
     else:
         shots = per_task(num_fewshot, len(expanded), "num_fewshot", parse_num_fewshot)
     limits = per_task(limit, len(expanded), "limit", parse_limit)
-    return Selection(tuple(SelectedTask(name, s, lim) for (name, _), s, lim in zip(expanded, shots, limits)))
+    return Selection(tuple(SelectedTask(name, s, lim) for (name, _), s, lim in zip(expanded, shots, limits)),
+                     tuple(groups))

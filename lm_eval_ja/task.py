@@ -24,19 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import datasets
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_ja.benchmarks import registry
-from lm_eval_ja.benchmarks.spec import Benchmark
-from lm_eval_ja.data import load_splits, record_location
+from lm_eval_ja.documents import Documents, check_num_fewshot, load_documents
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.models.facts import ModelFacts
 from lm_eval_ja.sampling import REFERENCE_SEED, ReferenceSampler
-from lm_eval_ja.splits import RowError
 from lm_eval_ja.templates import PromptTemplate, load_template
 
 log = logging.getLogger("lm_eval_ja")
@@ -66,60 +63,6 @@ def task_config(name: str) -> dict[str, Any]:
     if bench.num_fewshot is not None:
         config["num_fewshot"] = bench.num_fewshot
     return config
-
-
-@dataclass
-class Documents:
-    """A task's documents: the evaluated ones in file order, the shot pool, where they came from."""
-
-    evaluated: list[dict[str, Any]]
-    pool: list[dict[str, Any]]
-    #: split -> {"path", "fallback"?} (recorded in result.json)
-    sources: dict[str, dict[str, Any]]
-    #: what the split policy says about how it made the documents
-    notes: dict[str, Any]
-    #: the files read (local paths, or the downloaded copies)
-    files: list[str]
-    #: rows of the sources that are neither evaluated nor shots (a benchmark's reference answers, judge prompts)
-    extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-def load_documents(name: str, spec: Benchmark, data_dir: str | None) -> Documents:
-    """Read, convert and split a task's data; a file or row that cannot be read is one UserError naming it."""
-    loaded = load_splits(name, spec.sources, spec.format, registry.readers(), data_dir)
-    sources = {split: src.as_dict() for split, src in loaded.sources.items()}
-    paths = {split: src.path for split, src in loaded.sources.items()}
-    rows, convert = loaded.splits, spec.convert
-    if spec.sampler == "reference":
-        # The reference keeps each row's index in its split file (the conformance cases refer to it).
-        rows = {split: [{**r, "_raw_index": i} for i, r in enumerate(split_rows)] for split, split_rows in rows.items()}
-        convert = _keeping_raw_index(spec.convert)
-    try:
-        evaluated, pool, notes = spec.split(name, rows, convert, spec.eval_split, spec.train_split, paths)
-    except RowError as err:
-        source = loaded.sources[err.split]
-        where = record_location(source.file or source.path, spec.sources[err.split], spec.format, err.index)
-        cause = (f"has no field {err.cause.args[0]!r}" if isinstance(err.cause, KeyError)
-                 else f"cannot be read ({type(err.cause).__name__}: {err.cause})")
-        raise UserError(f"Data file {source.path}, {where}, {cause}, which {name} needs; replace the file with the "
-                        "original one.") from None
-    if not evaluated:
-        raise UserError(f"{name}: the evaluated split is empty; check the data files under --data_dir.")
-    used = set(spec.sources) if spec.split.kind != "files" else {spec.eval_split, spec.train_split}
-    extra = {split: rows for split, rows in loaded.splits.items() if split not in used}
-    return Documents(evaluated, pool, sources, notes, [src.file or src.path for src in loaded.sources.values()],
-                     extra)
-
-
-def check_num_fewshot(name: str, spec: Benchmark, pool_size: int, num_fewshot: int) -> None:
-    """A few-shot count the task can give: 0 for 0-shot-only tasks, at most the size of the shot pool."""
-    if num_fewshot and spec.zero_shot_only:
-        raise UserError(f"{name} is evaluated 0-shot only (the model scores the bare sentences); "
-                        f"use --num_fewshot 0 for it.")
-    if num_fewshot and not pool_size:
-        raise UserError(f"{name} has no shot pool to draw {num_fewshot} shots from; use --num_fewshot 0.")
-    if num_fewshot > pool_size:
-        raise UserError(f"{name}: --num_fewshot {num_fewshot} is more than the {pool_size} examples of its shot pool.")
 
 
 class JaTask(ConfigurableTask):
@@ -166,7 +109,7 @@ class JaTask(ConfigurableTask):
 
     def _template(self, prompt_version: str | None) -> PromptTemplate:
         labels = self.task_version.labels
-        if prompt_version is None:  # no prompt at all (XWinograd: the model scores bare sentences)
+        if self.task_version.template is None:  # no prompt (XWinograd scores bare sentences; chat tasks)
             return PromptTemplate(task_key=self.spec.name, prompt_version="", name="", description="", text="",
                                   target=self.spec.default_target, sep="\n", fewshot_sep="\n\n",
                                   labels=tuple(labels) if labels else None)
@@ -324,15 +267,6 @@ class JaTask(ConfigurableTask):
         if metrics is None:  # called outside lm-eval's evaluate (no scoring stage ran): score this document alone
             metrics = self.spec.scorer(self).score([doc], [results])[0]
         return {k: v for k, v in metrics.items() if k in self._aggregation_list}
-
-
-def _keeping_raw_index(convert):
-    def converted(row: dict[str, Any]) -> dict[str, Any] | None:
-        raw_index = row.pop("_raw_index")
-        doc = convert(row)
-        return None if doc is None else {**doc, "_raw_index": raw_index}
-
-    return converted
 
 
 def _doc_key(doc: dict[str, Any]) -> str:

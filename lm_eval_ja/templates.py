@@ -1,8 +1,9 @@
-"""Versioned prompt templates: loading ``prompt_templates/`` and composing a template into a task.
+"""Versioned prompt templates: prompt styles and each family's prompt files, composed into a task's prompt.
 
-Each file in ``prompt_templates/`` is one prompt version (0.1 jgpt, 0.2 fintan, ...). A file may
-give a skeleton (``description`` and ``text`` with ``{instruction}`` / ``{input}`` slots) that its
-``tasks:`` entries fill, or the task entries may give ``description`` and ``text`` directly.
+Each file in ``prompt_templates/`` is the style of one prompt version (0.1 jgpt, 0.2 fintan, ...): separators and
+a skeleton (``description`` and ``text`` with ``{instruction}`` / ``{input}`` slots), naming no benchmark. A
+family's ``prompts/<version>.yaml`` (beside its module) gives the ``tasks:`` entries that fill the skeleton, or
+entries with their own ``description`` and ``text``.
 A version may ``extends:`` another (0.5 is 0.4 with real newlines: ``{NL}`` is the file's
 ``newline``). Composition yields format strings over a document's fields, rendered with
 :meth:`PromptTemplate.doc_to_text` and friends.
@@ -22,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from lm_eval_ja import TEMPLATES_DIR
+from lm_eval_ja.constants import TEMPLATES_DIR
 from lm_eval_ja.errors import UserError
 
 # Keys a task entry may override; everything else in a file is metadata.
@@ -75,15 +76,29 @@ def _read(path: Path) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-@lru_cache(maxsize=None)
-def template_files(templates_dir: str | None = None) -> dict[str, dict[str, Any]]:
-    """All prompt-version files, keyed by prompt version, with ``extends`` resolved."""
-    root = Path(templates_dir) if templates_dir else TEMPLATES_DIR
-    raw = {}
-    for path in sorted(root.glob("*.yaml")):
-        data = _read(path)
+def _read_folder(folder: Path | None) -> dict[str, dict[str, Any]]:
+    raw: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder is not None and folder.is_dir() else ():
+        data = _read(path) or {}
         data["_path"] = str(path)
         raw[str(data["prompt_version"])] = data
+    return raw
+
+
+@lru_cache(maxsize=None)
+def template_files(templates_dir: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every prompt version a family can use, keyed by prompt version, with ``extends`` resolved.
+
+    A version is its style (``prompt_templates/<version>.yaml``: separators, description and text skeletons, system
+    prompt) with the family's own file of that version (``templates_dir``, the ``prompts/`` folder beside the family
+    module: its ``tasks`` entries, and any field it overrides) on top; a version that ``extends`` another starts
+    from that one, tasks included.
+    """
+    styles = _read_folder(TEMPLATES_DIR)
+    own = _read_folder(Path(templates_dir)) if templates_dir else {}
+    raw = {v: {**styles.get(v, {}), **own.get(v, {}), "tasks": {**(styles.get(v, {}).get("tasks") or {}),
+                                                                 **(own.get(v, {}).get("tasks") or {})}}
+           for v in {*styles, *own}}
 
     def resolved(version: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         data = raw[version]
@@ -98,7 +113,7 @@ def template_files(templates_dir: str | None = None) -> dict[str, dict[str, Any]
         merged["tasks"] = {**merged.get("tasks", {}), **(data.get("tasks") or {})}
         return merged
 
-    return {v: resolved(v) for v in raw}
+    return {v: resolved(v) for v in sorted(raw)}
 
 
 def supported_versions(task_key: str, templates_dir: str | None = None) -> list[str]:

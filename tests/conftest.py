@@ -23,7 +23,7 @@ def conformance_lm():
     """The reference's tiny GPT-NeoX under our hf-causal wrapper (fp32, CPU)."""
     if not TINY_MODEL.is_dir():
         pytest.skip(f"{TINY_MODEL} not present")
-    from lm_eval_ja.evaluator import build_model
+    from lm_eval_ja.models.build import build_model
 
     return build_model("hf-causal", f"pretrained={TINY_MODEL}", batch_size=8, device="cpu")
 

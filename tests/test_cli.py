@@ -193,9 +193,9 @@ def test_an_empty_model_folder_is_named(tmp_path, capsys):
 
 @needs_shared
 def test_data_is_checked_before_the_model_loads(tmp_path, capsys, monkeypatch):
-    from lm_eval_ja import evaluator
+    import lm_eval_ja.run as run_module
 
-    monkeypatch.setattr(evaluator, "build_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(run_module, "build_model", lambda *a, **k: pytest.fail("the model was loaded"))
     folder = tmp_path / "jglue" / "datasets" / "jnli-v1.1"
     folder.mkdir(parents=True)
     (folder / "valid-v1.1.json").write_text("")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lm_eval_ja.errors import UserError
-from lm_eval_ja.evaluator import build_model, task_manager
+from lm_eval_ja.builtin_tasks import task_manager
+from lm_eval_ja.models.build import build_model
 from tests.conftest import CONFORMANCE_DATA_DIR, TINY_MODEL, needs_shared
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from lm_eval_ja.benchmarks import registry
-from lm_eval_ja.evaluator import task_manager
+from lm_eval_ja.builtin_tasks import task_manager
 from tests.conftest import REPO
 
 

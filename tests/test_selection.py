@@ -16,7 +16,7 @@ from lm_eval_ja.selection import (
 
 
 def test_task_patterns_keep_order():
-    names = [n for n, _ in expand("jsquad-1.2-*,jnli-1.1-0.3", available_names())]
+    names = [n for n, _ in expand("jsquad-1.2-*,jnli-1.1-0.3", available_names())[0]]
     assert names == ["jsquad-1.2-0.2", "jsquad-1.2-0.3", "jsquad-1.2-0.4", "jsquad-1.2-0.5", "jsquad-1.2-0.6",
                      "jnli-1.1-0.3"]
 

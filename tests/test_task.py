@@ -6,7 +6,7 @@ import pytest
 
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.errors import UserError
-from lm_eval_ja.evaluator import task_manager
+from lm_eval_ja.builtin_tasks import task_manager
 from tests.benchmarks.test_registry import JGLUE_NAMES
 from tests.conftest import CONFORMANCE_DATA_DIR, make_task, needs_shared
 

@@ -11,6 +11,13 @@ from lm_eval_ja.errors import UserError
 from lm_eval_ja.templates import load_template, supported_versions
 from tests.conftest import SHARED
 
+
+
+def prompts(family: str) -> str:
+    """The prompt folder of a family."""
+    return next(f.prompt_templates for f in registry.families() if f.name == family)
+
+
 RENDERED = SHARED / "reference" / "jp-stable-rendered-templates.json"
 # Gold labels of the reference's placeholder documents: (query, first shot, second shot). JCoLA shows " はい"
 # (acceptable, choice 0) for the query and the second shot, " いいえ" for the first.
@@ -68,7 +75,7 @@ def test_template_matches_reference(name):
     assert version.result_version == ref["VERSION"]
     assert resolved.prompt_version == str(ref["PROMPT_VERSION"])
     tpl = load_template(version.template, resolved.prompt_version, default_target=bench.default_target,
-                        labels=version.labels)
+                        labels=version.labels, templates_dir=registry.family_of(bench).prompt_templates)
     q_label, ex1_label, ex2_label = PLACEHOLDER_LABELS.get(bench.name, (None, None, None))
     query = _placeholder_doc(bench.name, "", q_label)
     ex1, ex2 = _placeholder_doc(bench.name, "ex1_", ex1_label), _placeholder_doc(bench.name, "ex2_", ex2_label)
@@ -100,34 +107,34 @@ def test_xwinograd_has_no_prompt():
 
 
 def test_literal_nl_is_kept():
-    tpl = load_template("jsquad", "0.4", default_target="{answer}")
+    tpl = load_template("jsquad", "0.4", default_target="{answer}", templates_dir=prompts('extractive_qa'))
     assert tpl.sep == "<NL>" and tpl.fewshot_sep == "<NL>"
     assert "\n" not in tpl.text and tpl.text.endswith("<NL>システム: ")
 
 
 def test_rinna_bilingual_is_rinna_sft_with_newlines():
-    a = load_template("jnli", "0.4", default_target="{gold_choice}", labels=["含意", "矛盾", "中立"])
-    b = load_template("jnli", "0.5", default_target="{gold_choice}", labels=["含意", "矛盾", "中立"])
+    a = load_template("jnli", "0.4", default_target="{gold_choice}", labels=["含意", "矛盾", "中立"], templates_dir=prompts('jglue_choice'))
+    b = load_template("jnli", "0.5", default_target="{gold_choice}", labels=["含意", "矛盾", "中立"], templates_dir=prompts('jglue_choice'))
     assert a.description.replace("<NL>", "\n") == b.description
     assert a.text.replace("<NL>", "\n") == b.text
 
 
 def test_system_prompt_env_override(monkeypatch):
     monkeypatch.setenv("SYSTEM_PROMPT", "You are {helpful}.")
-    tpl = load_template("marc_ja", "0.6", default_target="{gold_choice}", labels=["ポジティブ", "ネガティブ"])
+    tpl = load_template("marc_ja", "0.6", default_target="{gold_choice}", labels=["ポジティブ", "ネガティブ"], templates_dir=prompts('jglue_choice'))
     assert tpl.render_description() == "<s>[INST] <<SYS>>\nYou are {helpful}.\n<</SYS>>\n\n"
 
 
 def test_extra_strings_are_slots_of_the_entry():
-    tpl = load_template("xlsum_ja", "0.0", default_target="{summary}")
+    tpl = load_template("xlsum_ja", "0.0", default_target="{summary}", templates_dir=prompts('xlsum'))
     assert tpl.extras == {"ctx_prompt": "ニュース記事:", "summary_prompt": "要約:"}
     assert tpl.text == "ニュース記事:{text}\n要約:"
 
 
 def test_supported_versions_and_unknown_version_message():
-    assert supported_versions("jcommonsenseqa") == ["0.1", "0.2", "0.2.1", "0.3", "0.4", "0.5", "0.6"]
-    assert supported_versions("jsquad_title") == ["0.2", "0.3", "0.4", "0.5", "0.6"]
+    assert supported_versions("jcommonsenseqa", prompts('jglue_choice')) == ["0.1", "0.2", "0.2.1", "0.3", "0.4", "0.5", "0.6"]
+    assert supported_versions("jsquad_title", prompts('extractive_qa')) == ["0.2", "0.3", "0.4", "0.5", "0.6"]
     with pytest.raises(UserError) as err:
-        load_template("marc_ja", "0.1", default_target="{gold_choice}")
+        load_template("marc_ja", "0.1", default_target="{gold_choice}", templates_dir=prompts('jglue_choice'))
     assert str(err.value) == ("Prompt version '0.1' is not defined for marc_ja; "
                               "supported versions: 0.2, 0.3, 0.4, 0.5, 0.6.")

@@ -1,7 +1,10 @@
 """The registry of benchmark families: every task, group and suite name lm-eval-ja defines comes from here.
 
-:data:`FAMILY_MODULES` lists the family modules in leaderboard order (the reference's columns first). A test or a
-plug-in adds a family with :func:`register`. Lookups:
+Families are found, not listed: every package under ``lm_eval_ja/benchmarks/`` with a ``FAMILY`` (its module plus
+its prompt files beside it), then every family a package outside this repository declares under the entry-point
+group ``lm_eval_ja.benchmarks`` (Python packaging's plug-in convention; the entry point names a ``Family`` or a
+function returning one). Each is validated when it is registered (:func:`validate`: one line says what is wrong).
+A test adds a family with :func:`register`. Lookups:
 
 * :func:`resolve` — a task name to its :class:`ResolvedTask` (benchmark spec, task version, prompt version);
 * :func:`task_names`, :func:`groups`, :func:`suites`, :func:`all_names`;
@@ -11,35 +14,95 @@ plug-in adds a family with :func:`register`. Lookups:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-from lm_eval_ja.benchmarks.spec import Benchmark, Family, Group, Headline, Suite, TaskVersion
+from lm_eval_ja.benchmarks.spec import Benchmark, Family, Group, Headline, Suite, TaskVersion, validate
+from lm_eval_ja.errors import UserError
 from lm_eval_ja.names import TaskName
 
-#: Family modules under lm_eval_ja.benchmarks, in leaderboard column order.
-FAMILY_MODULES = ("jglue_choice", "extractive_qa", "xlsum", "xwinograd", "mgsm", "llmjp", "jmmlu", "mt_bench", "elyza",
-                  "suites")
+#: The entry-point group through which an installed package adds benchmark families.
+ENTRY_POINT_GROUP = "lm_eval_ja.benchmarks"
 
 _extra: list[Family] = []
 
 
+def _with_prompts_beside(family: Family, module) -> Family:
+    """A family whose prompt files are, by default, ``prompts/`` beside its module."""
+    if family.prompt_templates is not None or not getattr(module, "__file__", None):
+        return family
+    return dataclasses.replace(family, prompt_templates=str(Path(module.__file__).resolve().parent / "prompts"))
+
+
 @lru_cache(maxsize=1)
 def _builtin() -> tuple[Family, ...]:
-    return tuple(importlib.import_module(f"lm_eval_ja.benchmarks.{m}").FAMILY for m in FAMILY_MODULES)
+    import lm_eval_ja.benchmarks as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg:
+            continue  # spec.py, registry.py: the registry itself
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if not isinstance(getattr(module, "FAMILY", None), Family):
+            raise UserError(f"lm_eval_ja/benchmarks/{info.name}/ has no FAMILY (a benchmarks.spec.Family); every "
+                            "package there is a benchmark family.")
+        found.append(_with_prompts_beside(module.FAMILY, module))
+    return tuple(sorted(found, key=lambda f: (f.order, f.name)))
+
+
+@lru_cache(maxsize=1)
+def _plugins() -> tuple[Family, ...]:
+    from importlib.metadata import entry_points
+
+    found = []
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in is named, not a traceback
+            raise UserError(f"The benchmark plug-in {entry.name} ({entry.value}) cannot be loaded "
+                            f"({type(exc).__name__}: {exc}); fix or uninstall that package.") from None
+        family = loaded() if callable(loaded) and not isinstance(loaded, Family) else loaded
+        if not isinstance(family, Family):
+            raise UserError(f"The benchmark plug-in {entry.name} ({entry.value}) gives a {type(family).__name__}, "
+                            "not an lm_eval_ja.benchmarks.spec.Family.")
+        found.append(_with_prompts_beside(family, importlib.import_module(entry.module)))
+    return tuple(sorted(found, key=lambda f: (f.order, f.name)))
+
+
+@lru_cache(maxsize=1)
+def _validated() -> tuple[Family, ...]:
+    families: list[Family] = []
+    for family in _builtin() + _plugins():
+        _check_new(family, families)
+        families.append(family)
+    return tuple(families)
 
 
 def families() -> tuple[Family, ...]:
-    return _builtin() + tuple(_extra)
+    return _validated() + tuple(_extra)
+
+
+def _check_new(family: Family, known: list[Family] | tuple[Family, ...]) -> None:
+    """A family may join: its spec is valid and none of its names is taken."""
+    validate(family, lambda bench, version: prompt_versions(bench, version, family))
+    taken = {b.name for f in known for b in f.benchmarks} | {n for f in known for n in _own_names(f)}
+    clash = sorted(({b.name for b in family.benchmarks} | set(_own_names(family))) & taken)
+    if clash:
+        raise UserError(f"Benchmark family {family.name}: the name {clash[0]!r} is already registered by another "
+                        "family; rename it.")
+
+
+def _own_names(family: Family) -> list[str]:
+    return [g.name for g in family.groups] + [s.name for s in family.suites]
 
 
 def register(family: Family) -> Family:
-    """Add a family (its benchmarks, readers, groups and suites) to every lookup; returns it."""
-    known = {b.name for f in families() for b in f.benchmarks}
-    clash = known & {b.name for b in family.benchmarks}
-    if clash:
-        raise ValueError(f"benchmark {sorted(clash)[0]!r} is already registered")
+    """Add a family (its benchmarks, readers, groups and suites) to every lookup, validated; returns it."""
+    _check_new(family, families())
     _extra.append(family)
     _clear()
     return family
@@ -68,6 +131,11 @@ class ResolvedTask:
     #: None for a benchmark without a prompt (XWinograd)
     prompt_version: str | None
 
+    @property
+    def sources(self) -> dict:
+        """The benchmark's sources, with the task version's own in place of the ones they name."""
+        return {**self.benchmark.sources, **(self.version.sources or {})}
+
 
 def benchmarks() -> tuple[Benchmark, ...]:
     return tuple(b for f in families() for b in f.benchmarks)
@@ -81,13 +149,16 @@ def family_of(bench: Benchmark) -> Family:
     return next(f for f in families() if any(b is bench for b in f.benchmarks))
 
 
-def prompt_versions(bench: Benchmark, version: TaskVersion) -> list[str | None]:
-    """The prompt versions a task version is offered in: every version file defining its template key."""
+def prompt_versions(bench: Benchmark, version: TaskVersion, family: Family | None = None) -> list[str | None]:
+    """The prompt versions a task version is offered in: its protocol, or every prompt file defining its template
+    key."""
+    if version.protocol is not None:
+        return [version.protocol]
     if version.template is None:
         return [None]
     from lm_eval_ja.templates import supported_versions
 
-    return list(supported_versions(version.template, family_of(bench).prompt_templates))
+    return list(supported_versions(version.template, (family or family_of(bench)).prompt_templates))
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lm_eval_ja.errors import UserError
 from lm_eval_ja.splits import SplitPolicy, files
 
 #: Reads one local or downloaded file into rows (dicts); raises UserError on a bad file.
@@ -39,14 +40,33 @@ class Source:
     fallback_note: str | None = None
 
 
+#: How a metric's standard error is computed from its per-document items: ``"mean"`` (the sample standard error
+#: of a mean), ``"bootstrap"`` (the aggregation over ``--bootstrap_iters`` resamples of the documents, as lm-eval
+#: bootstraps), a function of the items, or None (no standard error is reported).
+StdErr = Literal["mean", "bootstrap"] | Callable[[list], "float | None"] | None
+_DEFAULT_STDERR: Any = object()
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A reported metric: per-document items from the scorer, aggregated by ``aggregation``."""
+    """A reported metric and the one declaration of how it aggregates (:mod:`lm_eval_ja.aggregation`).
+
+    The scorer gives one item per document; ``aggregation`` turns a list of items into the metric — a mean, or a
+    corpus-level function such as BLEU over all (hypothesis, reference) pairs — and ``stderr`` says how its
+    standard error is computed (default: ``"mean"`` for a mean, none otherwise). The same declaration scores a
+    task, a data-parallel run (items gathered in document order), a chat task, and a pooled group (its members'
+    items together); plain ``lm_eval`` runs get it through the task class.
+    """
 
     name: str
     #: lm-eval's aggregation name (``"mean"``, ``"matthews_corrcoef"``) or a function of the per-document items
-    aggregation: str | Callable[[list], float] = "mean"
+    aggregation: str | Callable[[list], Any] = "mean"
     higher_is_better: bool = True
+    stderr: StdErr = _DEFAULT_STDERR
+
+    def __post_init__(self):
+        if self.stderr is _DEFAULT_STDERR:
+            object.__setattr__(self, "stderr", "mean" if self.aggregation == "mean" else None)
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,11 @@ class TaskVersion:
     stratified: bool = False
     #: extra fields for the template's description (JMMLU's subject name)
     template_fields: Mapping[str, str] = field(default_factory=dict)
+    #: a protocol the version reproduces (``fastchat``, ``swallow``): it is the name's last part, in place of a
+    #: prompt version (``ja_mt_bench_writing-fastchat``), and the family reads it to choose prompts and rules
+    protocol: str | None = None
+    #: this version's own sources (split name -> Source), replacing the benchmark's for the splits they name
+    sources: Mapping[str, Source] | None = None
 
     @property
     def result_version(self) -> float | int | None:
@@ -104,7 +129,8 @@ SamplerKind = Literal["reference", "first_n", "first_n_shuffled"]
 class PairwiseJudging:
     """How a judge compares two runs' answers to a conversation (``lm-eval-ja pairwise``)."""
 
-    #: ``(doc, answers_a, answers_b, turn, extra_data, reference_set) -> chat messages`` for the judge
+    #: ``(doc, answers_a, answers_b, turn, extra_data) -> chat messages`` for the judge (extra_data: the task
+    #: version's other sources, e.g. its reference answers and judge prompts)
     messages: Callable[..., list[dict[str, str]]]
     #: the judge's output -> ``"A"``, ``"B"``, ``"tie"`` or None (no verdict)
     verdict: Callable[[str], str | None]
@@ -198,14 +224,117 @@ class Suite:
 
 @dataclass(frozen=True)
 class Family:
-    """One family module's declarations."""
+    """One family module's declarations (``FAMILY`` in ``lm_eval_ja/benchmarks/<family>/__init__.py``, or what a
+    plug-in package's ``lm_eval_ja.benchmarks`` entry point names)."""
 
     name: str
     benchmarks: tuple[Benchmark, ...]
     #: readers of file formats only this family uses (``format`` names in its sources)
     readers: Mapping[str, Reader] = field(default_factory=dict)
-    #: a folder of prompt-version files for this family's template keys (a plug-in family ships its own);
-    #: None: the package's ``prompt_templates/``
+    #: the folder of this family's prompt files (``<version>.yaml`` with ``tasks:`` entries for its template keys);
+    #: None: ``prompts/`` beside the family's module
     prompt_templates: str | None = None
     groups: tuple[Group, ...] = ()
     suites: tuple[Suite, ...] = ()
+    #: leaderboard column order among families (lower first; ties by name); plug-ins come after the built-ins
+    order: int = 1000
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+_STDERR_RULES = ("mean", "bootstrap")
+
+
+def validate(family: Family, prompt_versions: Callable[[Benchmark, TaskVersion], list]) -> None:
+    """Check a family's declarations when it is registered; the first problem is one UserError line naming the
+    family, the benchmark or group, and what is wrong. ``prompt_versions(bench, version)`` lists the prompt
+    versions a task version is offered in (from the family's prompt files)."""
+    from lm_eval_ja.names import TaskName
+
+    def fail(what: str) -> None:
+        raise UserError(f"Benchmark family {family.name or '?'}: {what}.")
+
+    if not family.name:
+        fail("it has no name")
+    names = [b.name for b in family.benchmarks]
+    if len(set(names)) != len(names):
+        fail(f"benchmark {next(n for n in names if names.count(n) > 1)!r} is declared twice")
+    tasks: set[str] = set()
+    for bench in family.benchmarks:
+        if TaskName.parse(bench.name).benchmark != bench.name or "-" in bench.name:
+            fail(f"benchmark name {bench.name!r} is not a plain name (letters, digits, underscores)")
+        problem = benchmark_problem(bench)
+        if problem:
+            fail(f"benchmark {bench.name}: {problem}")
+        tasks |= _version_names(bench, prompt_versions, fail)
+    _check_groups_and_suites(family, tasks, fail)
+
+
+def benchmark_problem(bench: Benchmark) -> str | None:
+    """What is wrong with one benchmark's declaration, or None."""
+    metrics = [m.name for m in bench.metrics]
+    if not metrics:
+        return "it declares no metric"
+    if len(set(metrics)) != len(metrics):
+        return f"metric {next(m for m in metrics if metrics.count(m) > 1)!r} is declared twice"
+    if bench.headline.metric not in metrics:
+        return f"its headline metric {bench.headline.metric!r} is not one of its metrics ({', '.join(metrics)})"
+    for metric in bench.metrics:
+        problem = _metric_problem(metric)
+        if problem:
+            return f"metric {metric.name}: {problem}"
+    if bench.split.kind == "files" and bench.eval_split not in bench.sources \
+            and not any(v.sources and bench.eval_split in v.sources for v in bench.versions):
+        return f"its evaluated split {bench.eval_split!r} has no source (sources: {', '.join(bench.sources)})"
+    if not bench.versions:
+        return "it declares no task version"
+    if bench.output_type not in ("multiple_choice", "generate_until"):
+        return f"output_type {bench.output_type!r} is not multiple_choice or generate_until"
+    if not callable(bench.scorer) or not callable(bench.convert):
+        return "its scorer and converter must be callables"
+    return None
+
+
+def _metric_problem(metric: Metric) -> str | None:
+    if isinstance(metric.aggregation, str):
+        from lm_eval.api.registry import AGGREGATION_REGISTRY
+
+        if metric.aggregation not in AGGREGATION_REGISTRY:
+            return (f"aggregation {metric.aggregation!r} is not one of lm-eval's ({', '.join(sorted(AGGREGATION_REGISTRY))})"
+                    "; give a function of the per-document items")
+    elif not callable(metric.aggregation):
+        return "its aggregation is neither an lm-eval aggregation name nor a function"
+    if metric.stderr is not None and not callable(metric.stderr) and metric.stderr not in _STDERR_RULES:
+        return f"stderr {metric.stderr!r} is not 'mean', 'bootstrap', a function or None"
+    return None
+
+
+def _version_names(bench: Benchmark, prompt_versions, fail) -> set[str]:
+    from lm_eval_ja.names import TaskName
+
+    names: set[str] = set()
+    pairs = set()
+    for version in bench.versions:
+        offered = prompt_versions(bench, version)
+        if not offered:
+            fail(f"benchmark {bench.name}: task version {version.version} (template {version.template!r}) is in no "
+                 "prompt file of the family")
+        pairs |= {(version.version, p) for p in offered}
+        names |= {str(TaskName(bench.name, version.version, p)) for p in offered}
+    if bench.alias is not None and tuple(bench.alias) not in pairs:
+        fail(f"benchmark {bench.name}: its alias {bench.alias} is not one of its task versions")
+    return names | ({bench.name} if bench.alias is not None else set())
+
+
+def _check_groups_and_suites(family: Family, tasks: set[str], fail) -> None:
+    known = tasks | {g.name for g in family.groups}
+    for group in family.groups:
+        missing = [m for m in group.members if m not in known]
+        if missing or not group.members:
+            fail(f"group {group.name}: member {missing[0] if missing else '(none)'!r} is not a task or group of "
+                 "the family")
+        if not group.pooled and not group.aggregates:
+            fail(f"group {group.name} is neither pooled nor declares the metrics it averages")
+    for suite in family.suites:
+        if not suite.members:
+            fail(f"suite {suite.name} has no member")

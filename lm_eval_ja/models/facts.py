@@ -101,7 +101,7 @@ def _max_length(key: tuple[tuple[str, str], ...]) -> int:
         try:
             from transformers import AutoConfig
 
-            from lm_eval_ja.models.hf_causal import default_max_length
+            from lm_eval_ja.models.hf_settings import default_max_length
 
             config = AutoConfig.from_pretrained(
                 name, trust_remote_code=as_bool("trust_remote_code", args.get("trust_remote_code", False)),

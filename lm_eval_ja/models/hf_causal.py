@@ -5,6 +5,10 @@ Registered as ``hf-causal`` and ``hf-causal-experimental``. The numbers follow t
 left-truncated to ``max_length``, and generation is greedy with the last token of the first stop string as
 the only token-level stop. Batching changes speed, not results.
 
+Sampled generation (``do_sample``) runs in its own decode loop (:func:`_sample_rows`): each row draws from a
+``torch.Generator`` seeded by its request's ``seed``, so sampled requests share batches and a row's tokens depend on
+its seed and its logits only, not on the other rows of its batch.
+
 Log-likelihoods go through ``scoring.PrefixCacheScorer`` by default: a context shared by several requests is run
 once and its continuations are scored from its key/value cache, with the vocabulary projection only where a token
 is scored. ``fast_scoring=False`` keeps the plain one-forward-per-request path (the baseline of the tests).
@@ -12,14 +16,12 @@ is scored. ``fast_scoring=False`` keeps the plain one-forward-per-request path (
 
 from __future__ import annotations
 
-import difflib
 import functools
-import importlib.util
+import inspect
 import logging
-from itertools import takewhile
-from pathlib import Path
+import math
 from dataclasses import dataclass
-from types import SimpleNamespace
+from itertools import takewhile
 from typing import Any
 
 import torch
@@ -33,221 +35,19 @@ import lm_eval.models  # noqa: F401
 from lm_eval import utils as lm_utils
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
-from lm_eval_ja import distributed
+import lm_eval_ja.distributed as distributed
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.modelargs import as_bool
+from lm_eval_ja.models.hf_settings import load, settings
 from lm_eval_ja.models.scoring import PrefixCacheScorer
 from lm_eval_ja.models.scoring import plan as scoring_plan
 
 logger = logging.getLogger(__name__)
 
-ACCEPTED_ARGS = (
-    "pretrained", "revision", "subfolder", "tokenizer", "use_fast", "trust_remote_code", "dtype",
-    "torch_dtype", "device", "device_map", "device_map_option", "peft", "load_in_8bit", "load_in_4bit",
-    "gguf_file", "batch_size", "max_batch_size", "max_length", "max_gen_toks", "low_cpu_mem_usage",
-    "use_accelerate", "fast_scoring", "joint_tokenization", "chat_template",
-)
-
-_DTYPES = {
-    "auto": "auto",
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-}
-
-
-# ----------------------------------------------------------------------------------------------------------
-# model_args parsing: values may arrive as strings from a `k=v,k=v` string
-
 
 def _truthy(key: str, value: Any) -> bool:
     """A gen_kwargs flag that may be a bool or a YAML/CLI string (the model_args rule)."""
     return as_bool(key, value)
-
-
-def _as_int(key: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-        return int(value)
-    raise UserError(f"{key}={value!r} is not a positive integer; use e.g. {key}=8.")
-
-
-def _as_batch_size(value: Any) -> int | str:
-    # lm-eval's `auto:N` (re-detect N times) is treated as plain `auto`.
-    if isinstance(value, str) and value.strip().lower().split(":")[0] == "auto":
-        return "auto"
-    try:
-        return _as_int("batch_size", value)
-    except UserError:
-        raise UserError(f"batch_size={value!r} is not a positive integer or 'auto'; use e.g. batch_size=8 "
-                        "or batch_size=auto.") from None
-
-
-def _as_dtype(dtype: Any, torch_dtype: Any) -> torch.dtype | str:
-    if dtype is not None and torch_dtype is not None and str(dtype) != str(torch_dtype):
-        raise UserError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; give only one of them.")
-    value = dtype if dtype is not None else torch_dtype
-    if value is None:
-        # The reference hf-causal loads in float32 unless told otherwise; transformers 5 would pick "auto".
-        return torch.float32
-    if isinstance(value, torch.dtype):
-        return value
-    name = str(value).strip().lower().removeprefix("torch.")
-    if name not in _DTYPES:
-        raise UserError(f"dtype={value!r} is not supported; use one of auto, float32, bfloat16, float16.")
-    return _DTYPES[name]
-
-
-def _as_device(value: Any) -> torch.device:
-    if value is None or str(value).strip() == "":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = str(value).strip().lower()
-    if name.isdigit():  # the reference accepts a bare GPU index
-        name = f"cuda:{name}"
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise UserError("device=mps was given but this machine has no MPS device; use device=cpu.")
-        return torch.device("mps")
-    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise UserError(f"device={value} was given but this machine has no CUDA device; use device=cpu.")
-        return torch.device(name)
-    raise UserError(f"device={value!r} is not understood; use cpu, cuda, cuda:N, N (a GPU index) or mps.")
-
-
-def _data_parallel_device(device: torch.device, given: Any, device_map: Any) -> torch.device:
-    """Under a launcher with several processes each rank holds a whole model: on a GPU machine its own GPU."""
-    _, world, local_rank = distributed.launched()
-    if world <= 1:
-        return device
-    if device_map:
-        raise UserError(f"device_map={device_map} spreads one model over several GPUs, but {world} processes were "
-                        "started (torchrun / accelerate launch) and each holds a whole model; drop device_map for "
-                        "data parallelism, or run one process for model parallelism.")
-    if device.type != "cuda":
-        return device
-    if given is not None and (":" in str(given) or str(given).strip().isdigit()):
-        raise UserError(f"device={given} puts every one of the {world} data-parallel processes on one GPU; give "
-                        "device=cuda (or none) and each process takes the GPU of its LOCAL_RANK.")
-    return torch.device(f"cuda:{local_rank}")
-
-
-def _reject_unknown(unknown: dict) -> None:
-    if not unknown:
-        return
-    key = sorted(unknown)[0]
-    close = difflib.get_close_matches(key, ACCEPTED_ARGS, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise UserError(f"Unknown model_args key {key!r} for hf-causal; {hint}accepted keys: {', '.join(ACCEPTED_ARGS)}.")
-
-
-def _check_quantization(load_in_8bit: bool, load_in_4bit: bool) -> None:
-    """Fail before any weights are read if bitsandbytes quantisation cannot work here."""
-    if not (load_in_8bit or load_in_4bit):
-        return
-    flag = "load_in_8bit" if load_in_8bit else "load_in_4bit"
-    if load_in_8bit and load_in_4bit:
-        raise UserError("load_in_8bit and load_in_4bit are both True; choose one of them.")
-    if not torch.cuda.is_available():
-        raise UserError(f"{flag}=True needs a CUDA GPU and the bitsandbytes package (pip install "
-                        f"'lm-eval-ja[quant]'); this machine has no CUDA device, so drop {flag} or run on a GPU.")
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise UserError(f"{flag}=True needs a CUDA GPU and the bitsandbytes package, which is not installed; "
-                        "run pip install 'lm-eval-ja[quant]' or drop the flag.")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# loading
-
-
-def _check_local_model(pretrained: Any, gguf_file: str | None) -> None:
-    """A local model folder that cannot hold a model is said so now, not by a confusing tokenizer error."""
-    if not isinstance(pretrained, str):
-        return
-    local = Path(pretrained).expanduser()
-    if local.is_dir():
-        if gguf_file and not (local / gguf_file).is_file():
-            raise UserError(f"gguf_file={gguf_file} is not in the folder pretrained={pretrained}; give the name of a "
-                            "GGUF file in that folder.")
-        if not gguf_file and not (local / "config.json").is_file():
-            raise UserError(f"pretrained={pretrained} is a folder without config.json, so there is no model to load; "
-                            "point pretrained= at the model's folder, or give gguf_file= for a GGUF model.")
-    elif pretrained.startswith(("/", "./", "../", "~")):
-        raise UserError(f"pretrained={pretrained}: no such folder; point pretrained= at the model's folder or a hub id.")
-
-
-def _load_tokenizer(name_or_obj: Any, hub_kwargs: dict, use_fast: bool, gguf_file: str | None):
-    if isinstance(name_or_obj, transformers.PreTrainedTokenizerBase):
-        return name_or_obj
-    kwargs = dict(hub_kwargs, use_fast=use_fast)
-    if gguf_file:
-        kwargs["gguf_file"] = gguf_file
-    try:
-        return transformers.AutoTokenizer.from_pretrained(name_or_obj, **kwargs)
-    except OSError as err:
-        raise UserError(f"Could not load a tokenizer from {name_or_obj!r} ({str(err).splitlines()[0]}); "
-                        "check the path or hub id (pretrained=, or tokenizer= for a separate one).") from err
-
-
-def _load_model(pretrained: Any, hub_kwargs: dict, dtype, device: torch.device, device_map,
-                load_in_8bit: bool, load_in_4bit: bool, gguf_file: str | None, peft: str | None):
-    """Load the weights (optionally quantised or dispatched), apply a PEFT adapter; the model is in eval mode."""
-    if isinstance(pretrained, transformers.PreTrainedModel):
-        model = pretrained
-    else:
-        kwargs = dict(hub_kwargs, dtype=dtype)
-        if gguf_file:
-            kwargs["gguf_file"] = gguf_file
-        if load_in_8bit or load_in_4bit:
-            compute_dtype = dtype if isinstance(dtype, torch.dtype) else None
-            kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
-                load_in_8bit=load_in_8bit, load_in_4bit=load_in_4bit, bnb_4bit_compute_dtype=compute_dtype)
-            # bitsandbytes weights cannot be moved with .to(); place them at load time.
-            device_map = device_map or {"": str(device)}
-        if device_map:
-            kwargs["device_map"] = device_map
-        try:
-            model = transformers.AutoModelForCausalLM.from_pretrained(pretrained, **kwargs)
-        except OSError as err:
-            raise UserError(f"Could not load pretrained={pretrained!r} ({str(err).splitlines()[0]}); "
-                            "check the path or hub id.") from err
-    if not device_map and not getattr(model, "hf_device_map", None):
-        model.to(device)
-    if peft:
-        model = _apply_peft(model, peft)
-    model.eval()
-    return model
-
-
-def _apply_peft(model, adapter: str):
-    if importlib.util.find_spec("peft") is None:
-        raise UserError(f"peft={adapter} needs the peft package; run pip install peft or drop peft=.")
-    import peft as peft_lib
-
-    try:
-        # Applied on top of the base weights, not merged, as the reference does. The model's revision is
-        # not passed: an adapter repository has its own history.
-        return peft_lib.PeftModel.from_pretrained(model, adapter)
-    except (OSError, ValueError) as err:
-        where = "is not a local adapter folder and" if not Path(adapter).exists() else "is a folder but"
-        raise UserError(f"peft={adapter} {where} could not be loaded as a PEFT adapter "
-                        f"({str(err).splitlines()[0]}); give a folder with adapter_config.json or a hub id.") from err
-
-
-def default_max_length(config, tokenizer) -> int:
-    if hasattr(config, "get_text_config"):  # multimodal configs keep the LM's limits in a sub-config
-        config = config.get_text_config()
-    for attr in ("n_ctx", "n_positions", "max_position_embeddings"):
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    # Tokenizers without a limit report a huge sentinel (1e30).
-    if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
-        return int(tokenizer.model_max_length)
-    return 2048
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -274,17 +74,29 @@ def _length_buckets(keys_and_lengths: list[tuple[Any, int]], slack: float = 0.9)
 
 
 @dataclass(frozen=True)
+class _Sampling:
+    """How one row samples, in Hugging Face ``generate`` order: repetition penalty, temperature, top-k, top-p."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no top-k filter
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
 class _GenerationJob:
     context: list[int]
     stop_ids: tuple[int, ...]
     cap: int
     until: list[str]
-    #: (temperature, seed) when sampling
-    sampling: tuple[float, int] | None
+    #: how the row samples; None for greedy
+    sampling: _Sampling | None
 
     def batch_key(self, index: int) -> tuple:
-        # Sampled requests run one at a time (their seed decides the result), greedy ones share batches.
-        return (self.stop_ids, index if self.sampling else -1)
+        # Greedy requests share batches with greedy ones of the same stop tokens (model.generate, as the reference);
+        # sampled requests share batches with any sampled ones: every row has its own generator, stops and settings.
+        return ("sampled",) if self.sampling else ("greedy", self.stop_ids)
 
 
 class _RowCaps(transformers.StoppingCriteria):
@@ -298,75 +110,122 @@ class _RowCaps(transformers.StoppingCriteria):
         return (input_ids.shape[1] - self.prompt_width) >= self.caps
 
 
-# ----------------------------------------------------------------------------------------------------------
+def _next_token_probs(scores: torch.Tensor, seen: torch.Tensor | None, settings: list[_Sampling]) -> torch.Tensor:
+    """Next-token probabilities per row, as Hugging Face ``generate(do_sample=True)`` computes them for that row alone:
+    repetition penalty over the row's own tokens (prompt and answer, never padding), temperature, top-k, top-p
+    (``RepetitionPenaltyLogitsProcessor``, ``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ``TopPLogitsWarper``).
+    Every operation is row-wise, so a row's result does not depend on the other rows."""
+    device, vocab = scores.device, scores.shape[-1]
+    column = lambda values, dtype=torch.float32: torch.tensor(values, dtype=dtype, device=device)[:, None]  # noqa: E731
+    if seen is not None:
+        penalty = column([s.repetition_penalty for s in settings])
+        scores = torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
+    scores = scores / column([s.temperature for s in settings])
+    ks = [min(s.top_k, vocab) for s in settings]
+    if any(0 < k < vocab for k in ks):
+        top = torch.topk(scores, max(ks), dim=-1).values
+        kth = top.gather(-1, column([max(k, 1) - 1 for k in ks], torch.long))
+        kth = torch.where(column([0 < k < vocab for k in ks], torch.bool), kth, torch.full_like(kth, -math.inf))
+        scores = scores.masked_fill(scores < kth, -math.inf)
+    if any(s.top_p < 1 for s in settings):
+        sorted_scores, order = torch.sort(scores, descending=False, stable=True)
+        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative <= 1 - column([s.top_p for s in settings])
+        remove[:, -1] = False  # keep at least one token
+        remove &= column([s.top_p < 1 for s in settings], torch.bool)
+        scores = scores.masked_fill(remove.scatter(1, order, remove), -math.inf)
+    return scores.softmax(dim=-1)
 
 
-def settings(
-    pretrained: Any = None,
-    revision: str | None = None,
-    subfolder: str | None = None,
-    tokenizer: Any = None,
-    use_fast: Any = True,
-    trust_remote_code: Any = False,
-    dtype: Any = None,
-    torch_dtype: Any = None,
-    device: Any = None,
-    device_map: Any = None,
-    device_map_option: Any = None,
-    peft: str | None = None,
-    load_in_8bit: Any = False,
-    load_in_4bit: Any = False,
-    gguf_file: str | None = None,
-    batch_size: Any = 1,
-    max_batch_size: Any = 64,
-    max_length: Any = None,
-    max_gen_toks: Any = 256,
-    low_cpu_mem_usage: Any = None,
-    use_accelerate: Any = None,
-    fast_scoring: Any = True,
-    joint_tokenization: Any = False,
-    chat_template: str | None = None,
-    **unknown: Any,
-) -> SimpleNamespace:
-    """hf-causal's model_args, validated and typed (values may be strings, as they arrive from --model_args); every
-    problem is a UserError naming the key. Nothing is loaded."""
-    _reject_unknown(unknown)
-    if pretrained is None or (isinstance(pretrained, str) and not pretrained.strip()):
-        raise UserError("hf-causal needs a model: give --model_args pretrained=<hub id or local path>.")
-    if isinstance(pretrained, transformers.PreTrainedModel) and tokenizer is None:
-        raise UserError("pretrained is a loaded model object, so give its tokenizer too "
-                        "(tokenizer=<name or object>).")
-    load_in_8bit, load_in_4bit = as_bool("load_in_8bit", load_in_8bit), as_bool("load_in_4bit", load_in_4bit)
-    if low_cpu_mem_usage is not None:
-        as_bool("low_cpu_mem_usage", low_cpu_mem_usage)
-        logger.info("low_cpu_mem_usage is ignored: transformers always loads weights lazily now.")
-    if use_accelerate is not None and as_bool("use_accelerate", use_accelerate):
-        logger.info("use_accelerate is ignored; device_map=auto spreads a model over several GPUs.")
-    if device_map and device_map_option and device_map != device_map_option:
-        raise UserError("device_map and device_map_option disagree; give only one of them.")
-    out = SimpleNamespace(
-        pretrained=pretrained, revision=revision, subfolder=subfolder, tokenizer=tokenizer, peft=peft,
-        gguf_file=gguf_file, use_fast=as_bool("use_fast", use_fast),
-        trust_remote_code=as_bool("trust_remote_code", trust_remote_code),
-        device_map=device_map or device_map_option, load_in_8bit=load_in_8bit, load_in_4bit=load_in_4bit,
-        batch_size=_as_batch_size(batch_size), max_batch_size=_as_int("max_batch_size", max_batch_size),
-        max_gen_toks=_as_int("max_gen_toks", max_gen_toks), fast_scoring=as_bool("fast_scoring", fast_scoring),
-        joint_tokenization=as_bool("joint_tokenization", joint_tokenization),
-        max_length=_as_int("max_length", max_length) if max_length is not None else None,
-        dtype=_as_dtype(dtype, torch_dtype),
-        device=_data_parallel_device(_as_device(device), device, device_map or device_map_option),
-    )
-    if chat_template is not None:
-        template = Path(str(chat_template)).expanduser()
-        if not template.is_file():
-            raise UserError(f"chat_template={chat_template}: no such file; give the path of a file holding a Jinja "
-                            "chat template.")
-        out.chat_template = template.read_text(encoding="utf-8")
-    else:
-        out.chat_template = None
-    _check_quantization(load_in_8bit, load_in_4bit)
-    _check_local_model(pretrained, gguf_file)
-    return out
+def _draw(probs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """One token per row by inverse transform sampling: row r takes one uniform number from its own generator (a CPU
+    generator, so a seed gives the same numbers on any device) and picks the token where the cumulative probability
+    passes it. Zero-probability tokens are never picked."""
+    uniforms = torch.stack([torch.rand((), dtype=torch.float64, generator=g) for g in generators])
+    cdf = probs.double().cumsum(dim=-1)
+    target = (uniforms.to(probs.device) * cdf[:, -1])[:, None]
+    return torch.searchsorted(cdf, target, right=True).clamp_(max=probs.shape[-1] - 1)[:, 0]
+
+
+def _prunable(cache) -> bool:
+    """Whether finished rows can be dropped from ``cache`` (plain dynamic key/value layers only)."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+    layers = getattr(cache, "layers", None)
+    return (isinstance(cache, transformers.Cache) and bool(layers)
+            and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers))
+
+
+def _sample_rows(model, device, contexts: list[list[int]], stop_ids: list[tuple[int, ...]], caps: list[int],
+                 settings: list[_Sampling], pad_id: int = 0) -> list[list[int]]:
+    """Sampled new tokens per row (up to and including its first stop token, at most its cap).
+
+    A decode loop over the model's key/value cache: left-padded prompts with an attention mask and position ids
+    counting each row's own tokens (as ``generate`` builds them), one token per row per step drawn by :func:`_draw`
+    from a generator seeded with the row's ``seed``. A finished row leaves the batch (its cache rows are dropped when
+    the cache allows it). In exact arithmetic a row's tokens are those it would get alone.
+    """
+    n = len(contexts)
+    width = max(len(c) for c in contexts)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros(n, width, dtype=torch.long)
+    for row, ids in enumerate(contexts):
+        input_ids[row, width - len(ids):] = torch.tensor(ids)
+        attention_mask[row, width - len(ids):] = 1
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    position_ids = (attention_mask.cumsum(-1) - 1).masked_fill_(attention_mask == 0, 1)
+    lengths = attention_mask.sum(-1)
+    generators = [torch.Generator().manual_seed(s.seed % 2**64) for s in settings]
+    extra = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
+    # transformers >= 5.2x names the key/value cache `cache` (`past_key_values` is deprecated there)
+    cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True, **extra)
+    past = _cache_of(out)
+    prune = _prunable(past)
+    seen = None  # for a repetition penalty: the tokens of each row (prompt and answer so far)
+    if any(s.repetition_penalty != 1 for s in settings):
+        vocab = out.logits.shape[-1]
+        seen = torch.zeros(n, vocab, dtype=torch.bool, device=device)
+        for row, ids in enumerate(contexts):
+            seen[row, torch.tensor([i for i in ids if i < vocab], dtype=torch.long, device=device)] = True
+
+    new: list[list[int]] = [[] for _ in range(n)]
+    done = [False] * n
+    active = list(range(n))  # the original row of each batch row
+    while True:
+        probs = _next_token_probs(out.logits[:, -1, :].float(), seen, [settings[r] for r in active])
+        tokens = _draw(probs, [generators[r] for r in active])
+        for row, token in zip(active, tokens.tolist()):
+            if not done[row]:  # a finished row still in the batch (cache not prunable) is ignored
+                new[row].append(token)
+                done[row] = token in stop_ids[row] or len(new[row]) >= caps[row]
+        if all(done):
+            return new
+        keep = [i for i, row in enumerate(active) if not done[row]]
+        if prune and len(keep) < len(active):
+            index = torch.tensor(keep, device=device)
+            past.batch_select_indices(index)
+            tokens, attention_mask, lengths = tokens[index], attention_mask[index], lengths[index]
+            seen = None if seen is None else seen[index]
+            active = [active[i] for i in keep]
+        if seen is not None:
+            seen.scatter_(1, tokens[:, None].clamp(max=seen.shape[1] - 1), True)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=-1)
+        out = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=lengths[:, None],
+                    use_cache=True, **{cache_arg: past})
+        past, lengths = _cache_of(out), lengths + 1
+
+
+def _cache_of(output):
+    cache = output.get("cache") if hasattr(output, "get") else None
+    return cache if cache is not None else output.past_key_values
+
+
+def _accepts(model, argument: str) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return argument in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @register_model("hf-causal", "hf-causal-experimental")
@@ -388,6 +247,9 @@ class HFCausalLM(LM):
     results on rank 0; prefix groups never cross ranks, since a rank scores only its own requests.
     """
 
+    #: a generation request may carry its own ``seed`` (sampled chat answers are reproducible)
+    accepts_request_seed = True
+
     def __init__(self, **model_args: Any) -> None:
         super().__init__()
         a = settings(**model_args)
@@ -395,27 +257,10 @@ class HFCausalLM(LM):
         self._batch_size, self._max_batch_size, self._max_gen_toks = a.batch_size, a.max_batch_size, a.max_gen_toks
         self._fast_scoring, self._joint_tokenization = a.fast_scoring, a.joint_tokenization
         self._scorer: PrefixCacheScorer | None = None
-        self._device = a.device
-        pretrained, revision, peft, gguf_file = a.pretrained, a.revision, a.peft, a.gguf_file
-        hub_kwargs = {"trust_remote_code": a.trust_remote_code}
-        if revision:
-            hub_kwargs["revision"] = str(revision)
-        if a.subfolder:
-            hub_kwargs["subfolder"] = str(a.subfolder)
-        self.pretrained, self.revision, self.peft = pretrained, revision, peft
-        if a.tokenizer:  # a separate tokenizer does not share the model's revision, subfolder or GGUF file
-            self.tokenizer = _load_tokenizer(a.tokenizer, {"trust_remote_code": a.trust_remote_code}, a.use_fast, None)
-        else:
-            self.tokenizer = _load_tokenizer(pretrained, hub_kwargs, a.use_fast, gguf_file)
-        if a.chat_template is not None:  # a base or GGUF model without one, asked as a chat model
-            self.tokenizer.chat_template = a.chat_template
-        self._model = _load_model(pretrained, hub_kwargs, a.dtype, self._device, a.device_map, a.load_in_8bit,
-                                  a.load_in_4bit, gguf_file, peft)
-        if getattr(self._model, "hf_device_map", None):
-            # Dispatched models move activations themselves; inputs go where the embeddings live.
-            weight = self._model.get_input_embeddings().weight
-            self._device = weight.device if weight.device.type != "meta" else torch.device("cpu")
-        self._max_length = a.max_length or default_max_length(self._model.config, self.tokenizer)
+        self.pretrained, self.revision, self.peft = a.pretrained, a.revision, a.peft
+        loaded = load(a)
+        self.tokenizer, self._model, self._device, self._max_length = (loaded.tokenizer, loaded.model, loaded.device,
+                                                                       loaded.max_length)
         self.batch_sizes: dict[str, int] = {}
 
     @classmethod
@@ -639,20 +484,25 @@ class HFCausalLM(LM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         """Continuation of each context, cut at its stop strings (reference ``hf-causal`` semantics).
 
-        Greedy unless ``do_sample`` (then sampled at ``temperature``, seeded by the request's ``seed``, one request at
-        a time so a result does not depend on its batch). The only token-level stop is the last token of the first
-        stop string, as in the reference; without stop strings (a chat answer) generation stops at the model's
-        end-of-sequence tokens and special tokens are dropped from the text.
+        Greedy unless ``do_sample``: then sampled with Hugging Face's ``temperature``, ``top_k``, ``top_p`` and
+        ``repetition_penalty`` (a setting the request does not give comes from the model's generation config, else
+        from transformers' defaults: 1.0, 50, 1.0, 1.0) from a generator seeded by the request's ``seed``
+        (default 1234); sampled requests are batched together and a row's answer does not depend on its batch. The only
+        token-level stop is the last token of the first stop string, as in the reference; without stop strings (a chat
+        answer) generation stops at the model's end-of-sequence tokens and special tokens are dropped from the text.
         """
         jobs = [self._job(context, dict(gen_kwargs or {})) for context, gen_kwargs in (req.args for req in requests)]
 
         def run(chunk: list[int], batch_size: int) -> list[str]:
-            first = jobs[chunk[0]]
-            new_tokens = self._generate_batch([jobs[i].context for i in chunk], first.stop_ids,
-                                              [jobs[i].cap for i in chunk], first.sampling)
+            batch = [jobs[i] for i in chunk]
+            if batch[0].sampling is None:
+                new_tokens = self._generate_batch([job.context for job in batch], batch[0].stop_ids,
+                                                  [job.cap for job in batch])
+            else:
+                new_tokens = self._sample_batch([job.context for job in batch], [job.stop_ids for job in batch],
+                                                [job.cap for job in batch], [job.sampling for job in batch])
             texts = []
-            for i, tokens in zip(chunk, new_tokens):
-                job = jobs[i]
+            for i, job, tokens in zip(chunk, batch, new_tokens):
                 if job.until:
                     text = self.tok_decode(tokens)
                     for stop in job.until:
@@ -663,7 +513,8 @@ class HFCausalLM(LM):
                 texts.append(text)
             return texts
 
-        # A batch shares its stop tokens and sampling; longest prompts first so an out-of-memory shows up at once.
+        # Batches are bucketed by prompt length as log-likelihood batches are; longest prompts first so an
+        # out-of-memory shows up at once.
         order = sorted(range(len(jobs)), key=lambda i: (jobs[i].batch_key(i), -len(jobs[i].context)))
         bucket = dict(zip(order, _length_buckets([(jobs[i].batch_key(i), len(jobs[i].context)) for i in order])))
         return self._in_batches("generate_until", [[i] for i in order], run, disable_tqdm,
@@ -681,10 +532,37 @@ class HFCausalLM(LM):
             stops = self._end_of_sequence_ids()
         sampling = None
         if _truthy("do_sample", gen_kwargs.get("do_sample", False)):
-            sampling = (float(gen_kwargs.get("temperature", 1.0)), int(gen_kwargs.get("seed", 1234)))
+            sampling = self._sampling(gen_kwargs)
         # Same slice as the reference: keeps the last max_length - cap tokens.
         context_ids = self.tok_encode(context)[cap - self.max_length:] or [self.eot_token_id]
         return _GenerationJob(context_ids, stops, cap, until, sampling)
+
+    def _sampling(self, gen_kwargs: dict) -> _Sampling | None:
+        """A sampled request's settings (None: temperature 0 means greedy); unset ones as ``model.generate`` has them."""
+        config = getattr(self._model, "generation_config", None)
+
+        def value(key, default, kind):
+            raw = gen_kwargs.get(key)
+            raw = getattr(config, key, None) if raw is None else raw
+            try:
+                return kind(default if raw is None else raw)
+            except (TypeError, ValueError):
+                raise UserError(f"gen_kwargs {key}={raw!r} is not a number.") from None
+
+        temperature = value("temperature", 1.0, float)
+        top_k, top_p = value("top_k", 50, int), value("top_p", 1.0, float)
+        penalty, seed = value("repetition_penalty", 1.0, float), value("seed", 1234, int)
+        if temperature == 0:
+            return None  # FastChat / lm-eval: temperature 0 is greedy decoding
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise UserError(f"gen_kwargs temperature={temperature!r} must be a positive number (0: greedy).")
+        if top_k < 0:
+            raise UserError(f"gen_kwargs top_k={top_k!r} must be 0 (no top-k) or a positive integer.")
+        if not 0 < top_p <= 1:
+            raise UserError(f"gen_kwargs top_p={top_p!r} must be in (0, 1].")
+        if not (penalty > 0 and math.isfinite(penalty)):
+            raise UserError(f"gen_kwargs repetition_penalty={penalty!r} must be a positive number (1: none).")
+        return _Sampling(temperature, top_k, top_p, penalty, seed)
 
     def _end_of_sequence_ids(self) -> tuple[int, ...]:
         """The tokenizer's EOS and every EOS of the model's generation config (chat models end a turn with one)."""
@@ -695,9 +573,11 @@ class HFCausalLM(LM):
 
     @torch.no_grad()
     def _generate_batch(self, contexts: list[list[int]], stop_ids: tuple[int, ...], caps: list[int],
-                        sampling: tuple[float, int] | None = None) -> list[list[int]]:
-        """New tokens per row: up to and including the first stop token, at most that row's cap (greedy, or sampled
-        at ``sampling = (temperature, seed)``)."""
+                        sampling: list[_Sampling] | None = None) -> list[list[int]]:
+        """New tokens per row: up to and including the first stop token, at most that row's cap (greedy with
+        ``model.generate``, or sampled by :meth:`_sample_batch` when ``sampling`` gives each row's settings)."""
+        if sampling is not None:
+            return self._sample_batch(contexts, [stop_ids] * len(contexts), caps, sampling)
         width = max(len(c) for c in contexts)
         pad = stop_ids[0]
         input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
@@ -705,15 +585,10 @@ class HFCausalLM(LM):
         for row, ids in enumerate(contexts):  # left padding so every row continues at the same column
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             attention_mask[row, width - len(ids):] = 1
-        options = dict(do_sample=False)
-        if sampling is not None:
-            temperature, seed = sampling
-            torch.manual_seed(seed)
-            options = dict(do_sample=True, temperature=temperature)
         out = self._model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
-            max_new_tokens=max(caps), eos_token_id=list(stop_ids), pad_token_id=pad,
-            stopping_criteria=transformers.StoppingCriteriaList([_RowCaps(width, caps, self.device)]), **options,
+            max_new_tokens=max(caps), eos_token_id=list(stop_ids), pad_token_id=pad, do_sample=False,
+            stopping_criteria=transformers.StoppingCriteriaList([_RowCaps(width, caps, self.device)]),
         )
         results = []
         for row, cap in enumerate(caps):
@@ -721,6 +596,13 @@ class HFCausalLM(LM):
             end = next((k for k, t in enumerate(tokens) if t in stop_ids), None)
             results.append(tokens if end is None else tokens[:end + 1])
         return results
+
+    @torch.no_grad()
+    def _sample_batch(self, contexts: list[list[int]], stop_ids: list[tuple[int, ...]], caps: list[int],
+                      sampling: list[_Sampling]) -> list[list[int]]:
+        """Sampled new tokens per row, each row with its own stops, cap, settings and seeded generator."""
+        return _sample_rows(self._model, self.device, contexts, stop_ids, caps, sampling,
+                            pad_id=self.eot_token_id if self.eot_token_id is not None else 0)
 
     # ------------------------------------------------------------------ batching
 

@@ -7,7 +7,8 @@ judge model never reuses these judgments; the judge prompt is part of every requ
 not either. lm-eval's API models bring retries and concurrency. Judgments run at temperature 0 with at most
 ``max_tokens`` tokens; judgment *j* of an answer carries seed ``j`` where the backend takes one.
 
-What a benchmark asks and how it reads a rating are its family's (``mt_bench``, ``elyza``); the judge only asks.
+What a benchmark asks, with which prompts and references, and how it reads a rating are its family's (chosen by the
+task version); the judge only asks.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def check_judge_args(model: str | None, model_args: str | None) -> None:
 
 def build_judge(model: str | None, model_args: str, store=None, say=print) -> Judge:
     """The judge model, its endpoint checked (reachable, key accepted) before any answer is generated."""
-    from lm_eval_ja.evaluator import build_model
+    from lm_eval_ja.models.build import build_model
     from lm_eval_ja.store import StoredLM, model_fingerprint
 
     model = model or DEFAULT_JUDGE
@@ -91,29 +92,21 @@ def build_judge(model: str | None, model_args: str, store=None, say=print) -> Ju
 
 @dataclass
 class JudgeSettings:
-    """What a judged task needs from the run: the judge, the prompt and reference sets, judgments per answer."""
+    """What a judged task needs from the run: the judge, and the judgments per answer."""
 
     judge: Judge
-    prompt_set: str = "fastchat"
-    reference_set: str = "gpt-4"
     num_judgments: int = 1
 
     def describe(self) -> dict[str, Any]:
-        return {**self.judge.describe(), "prompt_set": self.prompt_set, "reference_set": self.reference_set,
-                "num_judgments": self.num_judgments}
+        return {**self.judge.describe(), "num_judgments": self.num_judgments}
 
 
-@lru_cache(maxsize=1)
-def _flexeval_prompts() -> dict[str, dict]:
+@lru_cache(maxsize=None)
+def load_prompts(path: str) -> dict[str, Any]:
+    """A family's judge-prompt file (YAML beside its module), read once."""
     import yaml
 
-    return yaml.safe_load((Path(__file__).resolve().parents[1] / "judge_prompts" / "flexeval.yaml").read_text(
-        encoding="utf-8"))
-
-
-def flexeval_prompt(name: str) -> dict:
-    """A flexeval judge prompt (``ja-single``, ``elyza``): ``{"system", "template", "scale", "source"}``."""
-    return _flexeval_prompts()[name]
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
 def render_jinja(template: str, **fields) -> str:

@@ -6,13 +6,16 @@ import os
 
 from lm_eval_ja.benchmarks.xlsum import truncate_prompt
 from lm_eval_ja.metrics.rouge import rouge2_score
+from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.templates import load_template
+
+PROMPTS = next(f.prompt_templates for f in registry.families() if f.name == "xlsum")
 from tests.benchmarks.conftest import CharTokenizer
 from tests.conftest import DATA, needs_shared, run_tasks
 
 
 def test_truncation_by_hand():
-    tpl = load_template("xlsum_ja", "0.0", default_target="{summary}")
+    tpl = load_template("xlsum_ja", "0.0", default_target="{summary}", templates_dir=PROMPTS)
     desc = "与えられたニュース記事を要約してください。\n\n"
     ctx = desc + "ニュース記事:AAA。BB。C\n要約:S1\n\nニュース記事:DD。EEEE。F\n要約:"
     tok = CharTokenizer()
@@ -27,7 +30,7 @@ def test_truncation_by_hand():
 
 
 def test_rinna_truncation_collapses_nl():
-    tpl = load_template("xlsum_ja", "0.4", default_target="{summary}")
+    tpl = load_template("xlsum_ja", "0.4", default_target="{summary}", templates_dir=PROMPTS)
     assert (tpl.extras["ctx_prompt"], tpl.extras["summary_prompt"]) == ("ユーザー: ", "<NL>システム: ")
     a, b, c, d = "A" * 10, "B" * 10, "C" * 10, "D" * 10
     ctx = (tpl.render_description() + tpl.doc_to_text({"text": f"{a}。{b}"}) + "S<NL>"
@@ -40,7 +43,7 @@ def test_rinna_truncation_collapses_nl():
     # every cut text ends in "。<NL>" + "<NL>システム: ", and the doubled <NL> is collapsed.
     assert out == ("ユーザー: 与えられたニュース記事を要約してください。<NL>システム: 分かりました。<NL>"
                    f"ユーザー: ニュース記事:{a}。<NL>システム: S<NL>ユーザー: ニュース記事:{c}。<NL>システム: ")
-    five = load_template("xlsum_ja", "0.5", default_target="{summary}")
+    five = load_template("xlsum_ja", "0.5", default_target="{summary}", templates_dir=PROMPTS)
     assert five.extras["collapse_from"] == "<NL><NL>" and five.extras["summary_prompt"] == "\nシステム: "
 
 

@@ -10,7 +10,7 @@ from lm_eval.api.registry import get_model
 
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.models import HFCausalLM
-from lm_eval_ja.models.hf_causal import ACCEPTED_ARGS
+from lm_eval_ja.models.hf_settings import ACCEPTED_ARGS
 from tests.conftest import CONFORMANCE, TINY_MODEL
 
 REFERENCE_MODEL = TINY_MODEL
@@ -395,3 +395,163 @@ def test_without_stop_strings_generation_ends_at_end_of_sequence_and_drops_speci
     assert job.stop_ids == (0, 7) and job.until == []
     (text,) = lm.generate_until(gen_requests(["こんにちは"], [], [5]), disable_tqdm=True)
     assert "<|endoftext|>" not in text
+
+
+# ---------------------------------------------------------------------------------------------- batched sampling
+
+
+def sample_requests(rows):
+    """rows: (context, gen_kwargs) with do_sample added."""
+    return [Instance("generate_until", {}, (ctx, {"do_sample": True, **kwargs}), i) for i, (ctx, kwargs) in
+            enumerate(rows)]
+
+
+#: eight sampled requests of mixed prompts, seeds, settings and stops (the chat tasks send until=[])
+MIXED_SAMPLED = [
+    (CONTEXTS[0], {"until": [], "max_gen_toks": 24, "temperature": 0.7, "seed": 11}),
+    (CONTEXTS[1], {"until": [], "max_gen_toks": 24, "temperature": 1.0, "seed": 12}),
+    (CONTEXTS[2], {"until": ["。"], "max_gen_toks": 16, "temperature": 1.3, "top_p": 0.9, "seed": 13}),
+    (CONTEXTS[0], {"until": [], "max_gen_toks": 24, "temperature": 0.7, "seed": 14, "repetition_penalty": 1.3}),
+    ("おじいさんは山へ", {"until": [], "max_gen_toks": 8, "temperature": 0.5, "top_k": 5, "seed": 15}),
+    (CONTEXTS[2], {"until": [], "max_gen_toks": 24, "temperature": 0.9, "top_k": 0, "seed": 16}),
+    (CONTEXTS[1], {"until": ["\n"], "max_gen_toks": 20, "temperature": 2.0, "top_p": 0.5, "seed": 17}),
+    ("", {"until": [], "max_gen_toks": 12, "temperature": 1.1, "repetition_penalty": 0.8, "seed": 18}),
+]
+
+
+def test_sampling_probabilities_are_transformers_processors_row_by_row():
+    from lm_eval_ja.models.hf_causal import _next_token_probs, _Sampling
+    from transformers.generation import logits_process as lp
+
+    torch.manual_seed(0)
+    vocab = 300
+    scores = torch.randn(5, vocab) * 3
+    ids = torch.randint(0, vocab, (5, 40))
+    settings = [_Sampling(0.7, 50, 1.0, 1.0), _Sampling(1.0, 0, 0.9, 1.3), _Sampling(1.5, 7, 0.5, 0.8),
+                _Sampling(1.0, 1, 1.0, 1.0), _Sampling(0.3, 400, 0.95, 1.1)]
+    seen = torch.zeros(5, vocab, dtype=torch.bool)
+    seen.scatter_(1, ids, True)
+    got = _next_token_probs(scores.clone(), seen, settings)
+    for row, s in enumerate(settings):
+        processors = lp.LogitsProcessorList([lp.RepetitionPenaltyLogitsProcessor(s.repetition_penalty)])
+        if s.temperature != 1:
+            processors.append(lp.TemperatureLogitsWarper(s.temperature))
+        if s.top_k:
+            processors.append(lp.TopKLogitsWarper(s.top_k))
+        if s.top_p < 1:
+            processors.append(lp.TopPLogitsWarper(s.top_p))
+        expected = processors(ids[row:row + 1], scores[row:row + 1].clone()).softmax(-1)[0]
+        assert torch.equal(got[row], expected), row
+    # Without a penalty anywhere no token mask is needed.
+    plain = [_Sampling(0.7, 50, 0.9, 1.0)] * 2
+    assert torch.equal(_next_token_probs(scores[:2], None, plain), _next_token_probs(scores[:2], seen[:2] & False,
+                                                                                        plain))
+
+
+def test_draw_follows_the_probabilities_and_its_generator():
+    from lm_eval_ja.models.hf_causal import _draw
+
+    probs = torch.tensor([[0.5, 0.0, 0.2, 0.3]])
+    counts = torch.zeros(4)
+    for seed in range(4000):
+        counts[_draw(probs, [torch.Generator().manual_seed(seed)])] += 1
+    assert counts[1] == 0
+    assert (counts / 4000 - probs[0]).abs().max() < 0.03
+    # A row's draw depends on its own generator only.
+    rows = torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4]])
+    pair = _draw(rows, [torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)])
+    assert int(pair[1]) == int(_draw(rows[1:], [torch.Generator().manual_seed(2)])[0])
+
+
+@pytest.mark.parametrize("arch", ["neox", "llama"])
+def test_top_k_1_sampling_is_greedy_decoding(tiny_models, arch):
+    """The sampling loop's own KV cache, left padding and position ids give generate()'s greedy tokens at top_k=1."""
+    lm = HFCausalLM(pretrained=str(tiny_models[arch]), device="cpu", max_length=64, batch_size=8)
+    contexts = CONTEXTS * 2
+    caps = [3, 9, 5, 12, 1, 7, 12, 10]
+    greedy = lm.generate_until(gen_requests(contexts, ["。"], caps), disable_tqdm=True)
+    sampled = lm.generate_until(sample_requests(
+        [(c, {"until": ["。"], "max_gen_toks": cap, "top_k": 1, "temperature": 0.5, "seed": i})
+         for i, (c, cap) in enumerate(zip(contexts, caps))]), disable_tqdm=True)
+    assert sampled == greedy
+
+
+def _reference_sampled(lm, context, gen_kwargs):
+    """One request alone, no cache: full forward per step, the documented settings and one generator per request."""
+    from lm_eval_ja.models.hf_causal import _draw, _next_token_probs
+
+    job = lm._job(context, {"do_sample": True, **gen_kwargs})
+    ids, new = list(job.context), []
+    generator = torch.Generator().manual_seed(job.sampling.seed)
+    with torch.no_grad():
+        while len(new) < job.cap:
+            scores = lm.model(torch.tensor([ids + new])).logits[:, -1].float()
+            seen = torch.zeros_like(scores, dtype=torch.bool)
+            seen[0, torch.tensor(ids + new)] = True
+            new.append(int(_draw(_next_token_probs(scores, seen, [job.sampling]), [generator])[0]))
+            if new[-1] in job.stop_ids:
+                break
+    return new
+
+
+@needs_shared
+def test_sampled_rows_are_their_own_alone_in_a_batch_and_across_runs(reference_lm, monkeypatch):
+    """Same requests twice → same texts; each row's tokens alone == inside a batch of 8 (tiny fp32 model)."""
+    lm = reference_lm
+    jobs = [lm._job(ctx, {"do_sample": True, **kwargs}) for ctx, kwargs in MIXED_SAMPLED]
+    batched = lm._sample_batch([j.context for j in jobs], [j.stop_ids for j in jobs], [j.cap for j in jobs],
+                               [j.sampling for j in jobs])
+    alone = [lm._sample_batch([j.context], [j.stop_ids], [j.cap], [j.sampling])[0] for j in jobs]
+    assert batched == alone
+    assert alone == [_reference_sampled(lm, ctx, kwargs) for ctx, kwargs in MIXED_SAMPLED]
+    assert len(set(map(tuple, batched))) == len(batched)
+
+    requests = sample_requests(MIXED_SAMPLED)
+    sizes = []
+    real = lm._sample_batch
+    monkeypatch.setattr(lm, "_sample_batch", lambda *args: sizes.append(len(args[0])) or real(*args))
+    monkeypatch.setattr(lm, "_batch_size", 8)
+    first = lm.generate_until(requests, disable_tqdm=True)
+    assert first == lm.generate_until(requests, disable_tqdm=True)
+    assert max(sizes) > 1  # sampled requests of other seeds and settings shared a batch
+    monkeypatch.setattr(lm, "_batch_size", 1)
+    assert lm.generate_until(requests, disable_tqdm=True) == first
+
+
+def test_sampled_requests_share_batches_by_length_and_back_off_after_out_of_memory(tiny_models, monkeypatch):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu", batch_size="auto")
+    kwargs = {"until": [], "max_gen_toks": 6, "temperature": 0.8}
+    requests = sample_requests([(CONTEXTS[0], {**kwargs, "seed": seed}) for seed in range(6)])
+    lm.batch_sizes["generate_until"] = 8
+    expected = lm.generate_until(requests, disable_tqdm=True)
+    real, sizes = lm._sample_batch, []
+
+    def small_memory(contexts, *args):
+        sizes.append(len(contexts))
+        if len(contexts) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(contexts, *args)
+
+    monkeypatch.setattr(lm, "_sample_batch", small_memory)
+    assert lm.generate_until(requests, disable_tqdm=True) == expected
+    assert sizes == [6, 4, 2, 2, 2] and lm.batch_sizes["generate_until"] == 2
+
+
+def test_sampling_settings_defaults_and_errors(tiny_models):
+    lm = HFCausalLM(pretrained=str(tiny_models["neox"]), device="cpu")
+    job = lm._job("こんにちは", {"do_sample": True, "until": []})
+    # transformers' generate() defaults where neither the request nor the model's generation config sets a value
+    assert (job.sampling.temperature, job.sampling.top_k, job.sampling.top_p, job.sampling.repetition_penalty,
+            job.sampling.seed) == (1.0, 50, 1.0, 1.0, 1234)
+    assert job.batch_key(0) == ("sampled",)
+    lm.model.generation_config.top_k = 64
+    assert lm._job("こんにちは", {"do_sample": "True"}).sampling.top_k == 64
+    assert lm._job("こんにちは", {"do_sample": True, "top_k": 0}).sampling.top_k == 0
+    lm.model.generation_config.top_k = None
+    assert lm._job("こんにちは", {"do_sample": True, "temperature": 0}).sampling is None  # greedy
+    assert lm._job("こんにちは", {"temperature": 0.7}).sampling is None  # no do_sample: greedy, as before
+    for bad, message in [({"top_p": 0}, "top_p=0"), ({"temperature": -1}, "temperature=-1"),
+                         ({"top_k": -2}, "top_k=-2"), ({"repetition_penalty": 0}, "repetition_penalty=0"),
+                         ({"temperature": "warm"}, "temperature='warm' is not a number")]:
+        with pytest.raises(UserError, match=message):
+            lm._job("こんにちは", {"do_sample": True, **bad})

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from lm_eval_ja.errors import UserError
-from lm_eval_ja.scorers.judge import check_judge_args, flexeval_prompt
+from lm_eval_ja.benchmarks.elyza import JUDGE_PROMPT
+from lm_eval_ja.scorers.judge import check_judge_args, load_prompts
 from tests.conftest import SHARED
 
 JUDGE_REFERENCE = SHARED / "reference" / "judge"
@@ -23,13 +24,9 @@ def _jsonnet_text_block(path) -> str:
 
 
 @pytest.mark.skipif(not JUDGE_REFERENCE.is_dir(), reason="shared reference not present")
-@pytest.mark.parametrize("name, jsonnet", [("ja-single", "assistant_eval_ja_single_turn.jsonnet"),
-                                           ("elyza", "elyza_tasks_100_eval.jsonnet")])
-def test_flexeval_prompts_are_the_jsonnet_strings(name, jsonnet):
-    assert flexeval_prompt(name)["template"] == _jsonnet_text_block(JUDGE_REFERENCE / jsonnet)
-    if name == "ja-single":
-        assert "system_message: 'あなたは優秀な助手です。'" in (JUDGE_REFERENCE / jsonnet).read_text(encoding="utf-8")
-        assert flexeval_prompt(name)["system"] == "あなたは優秀な助手です。"
+def test_the_elyza_judge_prompt_is_the_jsonnet_string():
+    assert load_prompts(JUDGE_PROMPT)["elyza"]["template"] == _jsonnet_text_block(
+        JUDGE_REFERENCE / "elyza_tasks_100_eval.jsonnet")
 
 
 def test_judge_arguments():

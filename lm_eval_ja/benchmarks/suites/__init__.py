@@ -25,6 +25,7 @@ def _members(prompt: str) -> tuple[tuple[str, int], ...]:
 
 
 FAMILY = Family(
+    order=100,
     name="suites",
     benchmarks=(),
     suites=tuple(

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lm_eval_ja import splits
+import lm_eval_ja.splits as splits
 from lm_eval_ja.benchmarks.spec import Benchmark, Family, Headline, Metric, Source, TaskVersion
 from lm_eval_ja.data import xml_root, xml_text
 from lm_eval_ja.metrics.llmjp import UNPARSED_SIMILARITY, char_f1, fuzzy_ratio, pearson_agg, spearman_agg
@@ -195,6 +195,7 @@ def _pair(local: str, online: str, test: str, train: str) -> dict[str, Source]:
 
 
 FAMILY = Family(
+    order=60,
     name="llmjp",
     readers={"niilc_xml": read_niilc_xml, "jsem_xml": read_jsem_xml},
     benchmarks=(

@@ -10,12 +10,15 @@ the mean and counted in ``n_judge_failed``. Online only (the Hugging Face hub, s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from lm_eval_ja.benchmarks.spec import Benchmark, Family, Headline, Metric, Source, TaskVersion
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.metrics.ratings import document_stderr, pooled_mean, total
-from lm_eval_ja.scorers.judge import flexeval_prompt, render_jinja
+from lm_eval_ja.scorers.judge import load_prompts, render_jinja
+
+JUDGE_PROMPT = str(Path(__file__).resolve().parent / "judge_prompt.yaml")
 
 SCALE = (1, 5)
 _INTEGER = re.compile(r"(\d+)")
@@ -36,7 +39,7 @@ def convert(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge_messages(doc: dict[str, Any], answer: str) -> list[dict[str, str]]:
-    prompt = flexeval_prompt("elyza")
+    prompt = load_prompts(JUDGE_PROMPT)["elyza"]
     user = render_jinja(prompt["template"], messages=[{"role": "user", "content": doc["input"]}],
                         references=[doc["output"]], eval_aspect=doc["eval_aspect"], lm_output=answer)
     return ([{"role": "system", "content": prompt["system"]}] if prompt["system"] else []) + \
@@ -70,11 +73,12 @@ class ElyzaScorer:
         for i in range(len(docs)):
             ratings = [r["rating"] for k in logs[i] for r in k[0] if r["rating"] is not None]
             failed = sum(r["rating"] is None for k in logs[i] for r in k[0])
-            out.append({"score": ratings, "score_stderr": ratings, "n_judge_failed": failed, "_log": logs[i]})
+            out.append({"score": ratings, "n_judge_failed": failed, "_log": logs[i]})
         return out
 
 
 FAMILY = Family(
+    order=90,
     name="elyza",
     benchmarks=(Benchmark(
         name="elyza_tasks_100", display_name="ELYZA-tasks-100",
@@ -83,8 +87,7 @@ FAMILY = Family(
         sources={"test": Source(local="elyza_tasks_100/test.jsonl", online_format="parquet",
                                 online="hf://datasets/elyza/ELYZA-tasks-100@refs%2Fconvert%2Fparquet/default/test/0000.parquet")},
         eval_split="test", train_split=None, sampler="first_n", scorer=ElyzaScorer,
-        metrics=(Metric("score", pooled_mean), Metric("score_stderr", document_stderr, higher_is_better=False),
-                 Metric("n_judge_failed", total, False)),
+        metrics=(Metric("score", pooled_mean, stderr=document_stderr), Metric("n_judge_failed", total, False)),
         headline=Headline("score", 1.0, "ELYZA score", scale="1–5"),
         versions=(TaskVersion(None, None, number=1.0),), conversation=True, judged=True,
     ),),

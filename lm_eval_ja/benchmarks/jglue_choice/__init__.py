@@ -96,11 +96,12 @@ def score_cola(task, doc, results) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- specs
 
 ACC = (Metric("acc"), Metric("acc_norm"))
-BALANCED = (Metric("balanced_acc", balanced_mean), Metric("mcc", "matthews_corrcoef"), Metric("macro_f1", macro_f1))
+BALANCED = (Metric("balanced_acc", balanced_mean), Metric("mcc", "matthews_corrcoef", stderr="bootstrap"), Metric("macro_f1", macro_f1))
 ACC_HEADLINE = Headline("acc", 100.0, "acc×100")
 _CHOICE = dict(output_type="multiple_choice", requests=loglikelihood_per_choice, default_target="{gold_choice}")
 
 FAMILY = Family(
+    order=10,
     name="jglue_choice",
     benchmarks=(
         Benchmark(

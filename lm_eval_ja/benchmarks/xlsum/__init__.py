@@ -91,6 +91,7 @@ def score(task, doc, results) -> dict[str, Any]:
 
 
 FAMILY = Family(
+    order=30,
     name="xlsum",
     benchmarks=(
         Benchmark(

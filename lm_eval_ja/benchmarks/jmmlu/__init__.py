@@ -14,7 +14,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from lm_eval_ja import splits
+import lm_eval_ja.splits as splits
 from lm_eval_ja.benchmarks.spec import Benchmark, Family, Group, Headline, Metric, Source, TaskVersion
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.scorers import per_document
@@ -156,6 +156,7 @@ def _groups() -> tuple[Group, ...]:
 
 
 FAMILY = Family(
+    order=70,
     name="jmmlu",
     readers={"jmmlu_csv": read_jmmlu_csv},
     benchmarks=tuple(_subject(s) for s in SUBJECTS),

@@ -100,6 +100,7 @@ def score(task, doc, results) -> dict[str, Any]:
 
 
 FAMILY = Family(
+    order=50,
     name="mgsm",
     readers={"mgsm_tsv": read_mgsm_tsv},
     benchmarks=(

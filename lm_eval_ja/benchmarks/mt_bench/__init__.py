@@ -1,17 +1,16 @@
 """Japanese MT-Bench (Stability-AI's FastChat fork, Apache-2.0): 80 two-turn questions judged by an LLM on 1–10.
 
-Tasks ``ja_mt_bench_<category>`` for the 8 categories (10 questions each) and the group ``ja_mt_bench``. The model
+Tasks ``ja_mt_bench_<category>-<protocol>`` for the 8 categories (10 questions each) and the groups
+``ja_mt_bench-<protocol>``; the plain names (``ja_mt_bench``, ``ja_mt_bench_writing``) stand for the ``fastchat``
+protocol. The protocol is the task version: it fixes questions, references, judge prompts and rules. The model
 answers as a chat model (:mod:`lm_eval_ja.chat`): turn 2 is asked with its own turn-1 answer in the conversation,
 at FastChat's temperature for the category (greedy below 1e-4), 1024 new tokens per turn unless overridden.
 
-Judging exactly as FastChat (``fastchat/llm_judge/common.py``): turn 1 with ``single-v1`` (``single-math-v1`` with
-the reference answer for math, reasoning and coding), turn 2 with the ``-multi-turn`` forms (the whole conversation,
-both reference turns); the judge at temperature 0, at most 2048 tokens; the rating is the first ``[[n]]``, else the
-first ``[n]``, else the judgment failed — left out of every mean and counted in ``n_judge_failed``. Prompt sets:
-``fastchat`` (the English prompts of ``judge_prompts.jsonl``, default) and ``ja`` (flexeval's Japanese translation of
-single-v1 / single-math-v1 for turn 1; flexeval has no multi-turn form, so turn 2 keeps FastChat's). Reference sets:
-``gpt-4`` (behind published Japanese MT-Bench numbers, default) and ``gpt-4o-human`` (GPT-4o answers corrected by
-people; the fork changed question 64 with it, the local questions are the earlier version).
+``fastchat`` judges exactly as FastChat (``fastchat/llm_judge/common.py``): turn 1 with ``single-v1``
+(``single-math-v1`` with the reference answer for math, reasoning and coding), turn 2 with the ``-multi-turn`` forms
+(the whole conversation, both reference turns); the judge at temperature 0, at most 2048 tokens; the rating is the
+first ``[[n]]``, else the first ``[n]``, else the judgment failed — left out of every mean and counted in
+``n_judge_failed``; references are GPT-4's (``reference_answer/gpt-4.jsonl``).
 
 ``score`` is the mean of all valid judgments (turns × samples × judgments), ``score_turn1`` / ``score_turn2`` per
 turn, ``score_stderr`` over questions; the group pools its categories' judgments the same way.
@@ -34,7 +33,6 @@ from lm_eval_ja.benchmarks.spec import (
 )
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.metrics.ratings import document_stderr, pooled_mean, total
-from lm_eval_ja.scorers.judge import flexeval_prompt, render_jinja
 
 CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
 #: FastChat's answer sampling temperature per category (gen_model_answer.py: temperature_config)
@@ -42,23 +40,18 @@ TEMPERATURE = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, 
                "stem": 0.1, "humanities": 0.1}
 #: categories judged against a reference answer (common.py: NEED_REF_CATS)
 NEED_REF = ("math", "reasoning", "coding")
-REFERENCE_SETS = {"gpt-4": "reference_gpt-4", "gpt-4o-human": "reference_gpt-4o-human"}
-PROMPT_SETS = ("fastchat", "ja")
 SCALE = (1, 10)
 
 FORK = "https://raw.githubusercontent.com/Stability-AI/FastChat"
 QUESTIONS_AT = "a07fec95abc6e8015427c12a0e17c800aa799fa9"  # question_full.jsonl as flexeval packages it; gpt-4 refs
-GPT4O_AT = "0fb1e9a6c670cafc3999b6735260bc6119956d84"  # the GPT-4o references with human corrections
+GPT4O_AT = "0fb1e9a6c670cafc3999b6735260bc6119956d84"
 DATA = "fastchat/llm_judge/data"
 
 SOURCES = {
     "test": Source(local="japanese_mt_bench/question.jsonl",
                    online=f"{FORK}/{QUESTIONS_AT}/{DATA}/japanese_mt_bench/question_full.jsonl"),
-    "reference_gpt-4": Source(local="japanese_mt_bench/reference_answer/gpt-4.jsonl",
-                              online=f"{FORK}/{QUESTIONS_AT}/{DATA}/japanese_mt_bench/reference_answer/gpt-4.jsonl"),
-    "reference_gpt-4o-human": Source(
-        local="japanese_mt_bench/reference_answer/base-gpt4o-with-human-annotation.jsonl",
-        online=f"{FORK}/{GPT4O_AT}/{DATA}/japanese_mt_bench/reference_answer/base-gpt4o-with-human-annotation.jsonl"),
+    "reference": Source(local="japanese_mt_bench/reference_answer/gpt-4.jsonl",
+                        online=f"{FORK}/{QUESTIONS_AT}/{DATA}/japanese_mt_bench/reference_answer/gpt-4.jsonl"),
     "judge_prompts": Source(local="japanese_mt_bench/judge_prompts.jsonl", online=f"{FORK}/{GPT4O_AT}/{DATA}/judge_prompts.jsonl"),
 }
 
@@ -93,24 +86,18 @@ def converter(category: str):
 # ----------------------------------------------------------------------------------------------- judge prompts
 
 
-def references(extra: dict[str, list[dict]], reference_set: str) -> dict[int, list[str]]:
-    if reference_set not in REFERENCE_SETS:
-        raise UserError(f"--mt_bench_references {reference_set!r} is not one of {', '.join(REFERENCE_SETS)}.")
-    return {int(r["question_id"]): list(r["choices"][0]["turns"]) for r in extra[REFERENCE_SETS[reference_set]]}
+def references(extra: dict[str, list[dict]]) -> dict[int, list[str]]:
+    """The task version's reference answers by question id."""
+    return {int(r["question_id"]): list(r["choices"][0]["turns"]) for r in extra["reference"]}
 
 
 def single_messages(doc: dict[str, Any], answers: list[str], turn: int, refs: dict[int, list[str]],
-                    prompts: dict[str, dict], prompt_set: str) -> list[dict[str, str]]:
-    """The judge's chat for one answer (turn 0 or 1) of one conversation."""
+                    prompts: dict[str, dict]) -> list[dict[str, str]]:
+    """The judge's chat for one answer (turn 0 or 1) of one conversation (FastChat's single-answer grading)."""
     ref = refs.get(doc["id"]) if doc["category"] in NEED_REF else None
     if doc["category"] in NEED_REF and ref is None:
         raise UserError(f"The reference answers have no answer to MT-Bench question {doc['id']}.")
     q = doc["turns"]
-    if prompt_set == "ja" and turn == 0:
-        ja = flexeval_prompt("ja-single")
-        user = render_jinja(ja["template"], messages=[{"role": "user", "content": q[0]}],
-                            references=[ref[0]] if ref else [], lm_output=answers[0])
-        return [{"role": "system", "content": ja["system"]}, {"role": "user", "content": user}]
     name = ("single-math-v1" if ref else "single-v1") + ("-multi-turn" if turn == 1 else "")
     prompt = prompts[name]
     refs_kw = {"ref_answer_1": ref[0], **({"ref_answer_2": ref[1]} if turn == 1 else {})} if ref else {}
@@ -123,9 +110,9 @@ def single_messages(doc: dict[str, Any], answers: list[str], turn: int, refs: di
 
 
 def pair_messages(doc: dict[str, Any], answers_a: list[str], answers_b: list[str], turn: int,
-                  extra: dict[str, list[dict]], reference_set: str = "gpt-4") -> list[dict[str, str]]:
+                  extra: dict[str, list[dict]]) -> list[dict[str, str]]:
     """The judge's chat comparing two conversations at one turn (``pair-v2`` / ``pair-math-v1`` and -multi-turn)."""
-    refs = references(extra, reference_set)
+    refs = references(extra)
     prompts = {row["name"]: row for row in extra["judge_prompts"]}
     ref = refs.get(doc["id"]) if doc["category"] in NEED_REF else None
     name = ("pair-math-v1" if ref else "pair-v2") + ("-multi-turn" if turn == 1 else "")
@@ -148,13 +135,10 @@ class MTBenchScorer:
     identity = None  # the judge's requests are kept in the run store under the judge's own fingerprint
 
     def __init__(self, task):
-        judging = task.judging
-        if judging is None:
+        if task.judging is None:
             raise UserError(f"{task.config.task} is judged by an LLM: give --judge_model / --judge_model_args.")
-        self.judging = judging
-        if judging.prompt_set not in PROMPT_SETS:
-            raise UserError(f"--judge_prompts {judging.prompt_set!r} is not one of {', '.join(PROMPT_SETS)}.")
-        self.refs = references(task.extra_data, judging.reference_set)
+        self.judging = task.judging
+        self.refs = references(task.extra_data)
         self.prompts = {row["name"]: row for row in task.extra_data["judge_prompts"]}
 
     def score(self, docs, answers):
@@ -162,7 +146,7 @@ class MTBenchScorer:
         for i, doc in enumerate(docs):
             for k, answer in enumerate(answers[i]):
                 for turn in range(len(answer.text)):
-                    messages = single_messages(doc, answer.text, turn, self.refs, self.prompts, self.judging.prompt_set)
+                    messages = single_messages(doc, answer.text, turn, self.refs, self.prompts)
                     for j in range(self.judging.num_judgments):
                         plan.append((i, k, turn, j, messages))
                         prompts.append(messages)
@@ -172,19 +156,22 @@ class MTBenchScorer:
         for (i, k, turn, j, messages), output in zip(plan, outputs):
             logs[i][k][turn].append({"judgment": j, "prompt": messages, "output": output,
                                      "rating": parse_rating(output)})
-        out = []
-        for i in range(len(docs)):
-            turn_ratings = [[r["rating"] for k in logs[i] for r in k[t] if r["rating"] is not None] for t in (0, 1)]
-            failed = sum(r["rating"] is None for k in logs[i] for t in k for r in t)
-            out.append({"score": turn_ratings[0] + turn_ratings[1], "score_turn1": turn_ratings[0],
-                        "score_turn2": turn_ratings[1], "score_stderr": turn_ratings[0] + turn_ratings[1],
-                        "n_judge_failed": failed, "_log": logs[i]})
-        return out
+        return [document_items(log) for log in logs]
 
 
-METRICS = (Metric("score", pooled_mean), Metric("score_turn1", pooled_mean), Metric("score_turn2", pooled_mean),
-           Metric("score_stderr", document_stderr, higher_is_better=False), Metric("n_judge_failed", total, False))
+def document_items(log: list[list[list[dict]]]) -> dict[str, Any]:
+    """One question's items from its judgments (``log[sample][turn]``): the valid ratings, per turn and together."""
+    turn_ratings = [[r["rating"] for k in log if len(k) > t for r in k[t] if r["rating"] is not None] for t in (0, 1)]
+    failed = sum(r["rating"] is None for k in log for t in k for r in t)
+    return {"score": turn_ratings[0] + turn_ratings[1], "score_turn1": turn_ratings[0],
+            "score_turn2": turn_ratings[1], "n_judge_failed": failed, "_log": log}
+
+
+METRICS = (Metric("score", pooled_mean, stderr=document_stderr), Metric("score_turn1", pooled_mean),
+           Metric("score_turn2", pooled_mean), Metric("n_judge_failed", total, False))
 HEADLINE = Headline("score", 1.0, "MT-Bench score", scale="1–10")
+PROTOCOLS = ("fastchat",)
+DEFAULT_PROTOCOL = "fastchat"
 
 
 def _category(category: str) -> Benchmark:
@@ -193,14 +180,20 @@ def _category(category: str) -> Benchmark:
         title=f"Japanese MT-Bench, {category} (10 two-turn questions, judged 1–10)",
         output_type="generate_until", convert=converter(category), sources=SOURCES, eval_split="test",
         train_split=None, sampler="first_n", scorer=MTBenchScorer, metrics=METRICS, headline=HEADLINE,
-        versions=(TaskVersion(None, None, number=1.0),), conversation=True, judged=True,
+        versions=tuple(TaskVersion(None, None, number=1.0, protocol=p) for p in PROTOCOLS),
+        alias=(None, DEFAULT_PROTOCOL), conversation=True, judged=True,
         pairwise=PairwiseJudging(pair_messages, parse_verdict),
     )
 
 
-FAMILY = Family(
-    name="mt_bench",
-    benchmarks=tuple(_category(c) for c in CATEGORIES),
-    groups=(Group("ja_mt_bench", "ja_mt_bench", tuple(f"ja_mt_bench_{c}" for c in CATEGORIES), (),
-                  "Japanese MT-Bench, all 8 categories (80 questions)", headline=HEADLINE, pooled=True),),
-)
+def _groups() -> tuple[Group, ...]:
+    out = []
+    for protocol in PROTOCOLS:
+        members = tuple(f"ja_mt_bench_{c}-{protocol}" for c in CATEGORIES)
+        about = f"Japanese MT-Bench, all 8 categories (80 questions), {protocol} protocol"
+        names = [f"ja_mt_bench-{protocol}"] + (["ja_mt_bench"] if protocol == DEFAULT_PROTOCOL else [])
+        out += [Group(name, name, members, (), about, headline=HEADLINE, pooled=True) for name in names]
+    return tuple(out)
+
+
+FAMILY = Family(name="mt_bench", order=80, benchmarks=tuple(_category(c) for c in CATEGORIES), groups=_groups())

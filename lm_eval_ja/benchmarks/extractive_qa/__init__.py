@@ -132,6 +132,7 @@ _QA = dict(
 )
 
 FAMILY = Family(
+    order=20,
     name="extractive_qa",
     readers={"jaqket_dpr": read_jaqket_dpr},
     benchmarks=(

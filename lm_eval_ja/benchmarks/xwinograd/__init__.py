@@ -24,6 +24,7 @@ def score(task, doc, results) -> dict[str, Any]:
 
 
 FAMILY = Family(
+    order=40,
     name="xwinograd",
     benchmarks=(
         Benchmark(
