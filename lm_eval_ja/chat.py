@@ -22,6 +22,8 @@ template that opens the block itself) hides everything before it. The raw answer
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,10 +54,13 @@ def strip_thinking(text: str, tags: tuple[str, str] = DEFAULT_THINK_TAGS) -> str
 
 @dataclass
 class Answer:
-    """One sample's answers to a document's turns: as generated, and with the thinking removed."""
+    """One sample's answers to a document's turns: as generated, with the thinking removed, and what each was
+    generated from (the prompt as the model saw it, the request parameters)."""
 
     raw: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
 
 
 def accepts_request_seed(lm) -> bool:
@@ -81,75 +86,184 @@ def request_seed(seed: int, task: str, doc_key: Any, sample: int, turn: int) -> 
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big")
 
 
-def converse(lm, task_name: str, docs: list[dict[str, Any]], *, num_samples: int, seed: int, max_gen_toks: int,
-             system_instruction: str | None = None, think_tags: tuple[str, str] = DEFAULT_THINK_TAGS,
+class DefaultPlan:
+    """How a conversation task is asked unless its family says otherwise: the document's ``turns``, the run's system
+    message, greedy unless the document's ``temperature`` (FastChat: sampled from 1e-4), no other parameter."""
+
+    def __init__(self, task=None, options: "ChatOptions | None" = None):
+        self.options = options or ChatOptions()
+
+    def turns(self, doc: dict[str, Any]) -> int:
+        return len(doc["turns"])
+
+    def messages(self, doc: dict[str, Any], previous: list[str]) -> list[dict[str, str]]:
+        system = self.options.system_instruction
+        messages = [{"role": "system", "content": system}] if system else []
+        for t, answer in enumerate(previous):
+            messages += [{"role": "user", "content": doc["turns"][t]}, {"role": "assistant", "content": answer}]
+        return messages + [{"role": "user", "content": doc["turns"][len(previous)]}]
+
+    def params(self, doc: dict[str, Any]) -> dict[str, Any]:
+        temperature = float(doc.get("temperature") or 0.0)
+        return {"do_sample": temperature >= GREEDY_BELOW, "temperature": temperature}
+
+    def history(self, sample: int) -> int:
+        return sample
+
+    def postprocess(self, raw: str) -> str:
+        return strip_thinking(raw, self.options.think_tags)
+
+    def num_samples(self) -> int:
+        return self.options.num_samples or 1
+
+
+def plan_of(task, options: "ChatOptions"):
+    """The task's conversation plan (its family's, else :class:`DefaultPlan`)."""
+    make = getattr(task.spec, "conversation_plan", None)
+    return make(task, options) if make is not None else DefaultPlan(task, options)
+
+
+def turn_request(lm, plan, doc: dict[str, Any], previous: list[str], max_gen_toks: int, seed: int | None,
+                 metadata: tuple) -> Instance:
+    """One answer request: the plan's messages through the model's chat template, the plan's parameters (sent as
+    generation keyword arguments, so an OpenAI-compatible server gets them in the request body)."""
+    params = dict(plan.params(doc))
+    params.pop("max_new_tokens", None)
+    gen_kwargs: dict[str, Any] = {"until": [], "max_gen_toks": max_gen_toks, **params}
+    if seed is not None and gen_kwargs.get("do_sample"):
+        gen_kwargs["seed"] = seed
+    context = lm.apply_chat_template(plan.messages(doc, previous), add_generation_prompt=True)
+    return Instance("generate_until", doc, (context, gen_kwargs), len(previous), metadata=metadata)
+
+
+def converse(lm, task_name: str, docs: list[dict[str, Any]], plan, *, seed: int, max_gen_toks,
              doc_key: str = "id", positions: list[int] | None = None) -> list[list[Answer]]:
     """Every document's answers: ``[document][sample]`` → :class:`Answer` with one entry per turn.
 
     ``positions`` are the documents' indices in the task (default 0, 1, ...; a data-parallel rank answers a share):
-    a document without ``doc_key`` is seeded by its position.
+    a document without ``doc_key`` is seeded by its position. Identical requests (the greedy answers of several
+    samples, any exact repeat) are generated once and given to each sample.
     """
     positions = list(range(len(docs))) if positions is None else positions
-    answers = [[Answer() for _ in range(num_samples)] for _ in docs]
+    n_samples = plan.num_samples()
+    answers = [[Answer() for _ in range(n_samples)] for _ in docs]
     with_seed = accepts_request_seed(lm)
-    n_turns = max(len(d["turns"]) for d in docs) if docs else 0
-    for turn in range(n_turns):
-        requests, owners = [], []
+    for turn in range(max((plan.turns(d) for d in docs), default=0)):
+        unique: dict[str, Instance] = {}
+        owners: dict[str, list[tuple[int, int]]] = {}
         for i, doc in enumerate(docs):
-            if turn >= len(doc["turns"]):
+            if turn >= plan.turns(doc):
                 continue
-            temperature = float(doc.get("temperature") or 0.0)
-            for k in range(num_samples):
-                messages = [{"role": "system", "content": system_instruction}] if system_instruction else []
-                for t in range(turn):
-                    messages += [{"role": "user", "content": doc["turns"][t]},
-                                 {"role": "assistant", "content": answers[i][k].text[t]}]
-                messages.append({"role": "user", "content": doc["turns"][turn]})
-                gen_kwargs: dict[str, Any] = {"until": [], "max_gen_toks": max_gen_toks,
-                                              "do_sample": temperature >= GREEDY_BELOW, "temperature": temperature}
-                if with_seed and temperature >= GREEDY_BELOW:
-                    gen_kwargs["seed"] = request_seed(seed, task_name, doc.get(doc_key, positions[i]), k, turn)
-                context = lm.apply_chat_template(messages, add_generation_prompt=True)
-                requests.append(Instance("generate_until", doc, (context, gen_kwargs), turn,
-                                         metadata=(task_name, positions[i], num_samples)))
-                owners.append((i, k))
-        print(f"    turn {turn + 1}: {len(requests)} answers", flush=True)
-        for (i, k), raw in zip(owners, lm.generate_until(requests)):
-            answers[i][k].raw.append(raw)
-            answers[i][k].text.append(strip_thinking(raw, think_tags))
+            for k in range(n_samples):
+                previous = answers[i][plan.history(k)].text[:turn]
+                sample_seed = request_seed(seed, task_name, doc.get(doc_key, positions[i]), k, turn) if with_seed \
+                    else None
+                request = turn_request(lm, plan, doc, previous, max_gen_toks(doc), sample_seed,
+                                       (task_name, positions[i], n_samples))
+                key = json.dumps(request.args, ensure_ascii=False, sort_keys=True, default=str)
+                if request.args[1].get("do_sample") and "seed" not in request.args[1]:
+                    key += f"#{k}"  # an unseeded draw is each sample's own
+                unique.setdefault(key, request)
+                owners.setdefault(key, []).append((i, k))
+        n_answers = sum(len(o) for o in owners.values())
+        print(f"    turn {turn + 1}: {n_answers} answers ({len(unique)} distinct requests)", flush=True)
+        outputs = lm.generate_until(list(unique.values())) if unique else []
+        for (key, request), raw in zip(unique.items(), outputs):
+            for i, k in owners[key]:
+                answer = answers[i][k]
+                answer.raw.append(raw)
+                answer.text.append(plan.postprocess(raw))
+                answer.prompts.append(request.args[0])
+                answer.params.append(dict(request.args[1]))
     return answers
 
 
 @dataclass(frozen=True)
 class ChatOptions:
-    """How the run asks chat tasks: answers per question, the seed, new tokens per turn, system message, tags."""
+    """How the run asks chat tasks: answers per question (None: the task's own default), the seed, new tokens per
+    turn as given on the command line / in model_args (None: not given), system message, thinking tags."""
 
-    num_samples: int = 1
+    num_samples: int | None = None
     seed: int = 42
-    max_gen_toks: int = 1024
+    max_gen_toks: int | None = None
+    model_max_gen_toks: int | None = None
     system_instruction: str | None = None
     think_tags: tuple[str, str] = DEFAULT_THINK_TAGS
+
+
+#: New tokens per answer turn when neither the task's protocol, nor --max_gen_toks, nor model_args give a number.
+DEFAULT_MAX_GEN_TOKS = 1024
+
+
+def max_gen_toks_rule(plan, options: ChatOptions, task_name: str, say=print):
+    """New tokens per answer turn, one rule: ``--max_gen_toks`` when given, else the task's protocol's value (a fact
+    of the protocol), else ``max_gen_toks`` in model_args, else 1024. A given value that differs from the
+    protocol's is said once (the run then answers differently from the published protocol). Returns
+    ``(doc -> tokens, record)``; the record (value and where it came from, per protocol value met) goes into
+    result.json."""
+    record: dict[str, Any] = {}
+
+    def for_doc(doc: dict[str, Any]) -> int:
+        fixed = plan.params(doc).get("max_new_tokens")
+        if options.max_gen_toks is not None:
+            value, source = options.max_gen_toks, "--max_gen_toks"
+            if fixed is not None and fixed != value and "overrides" not in record:
+                record["overrides"] = fixed
+                say(f"WARNING: {task_name}: --max_gen_toks {value} replaces its protocol's {fixed} new tokens per "
+                    "turn; its answers are not those of the published protocol.", flush=True)
+        elif fixed is not None:
+            value, source = int(fixed), "protocol"
+            given = options.model_max_gen_toks
+            if given is not None and given != fixed and "ignored" not in record:
+                record["ignored"] = given
+                say(f"WARNING: {task_name} answers with {fixed} new tokens per turn, as its protocol does; "
+                    f"max_gen_toks={given} in --model_args is not used for it (--max_gen_toks overrides it).",
+                    flush=True)
+        elif options.model_max_gen_toks is not None:
+            value, source = options.model_max_gen_toks, "model_args"
+        else:
+            value, source = DEFAULT_MAX_GEN_TOKS, "default"
+        record.setdefault("max_gen_toks", value)
+        record.setdefault("from", source)
+        return value
+
+    return for_doc, record
 
 
 def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOutcome | None:
     """A conversation task's items and sample rows (see the module docstring); None on a data-parallel rank other
     than 0, whose answers went to rank 0."""
     mine = shard(n_docs, lm.rank, lm.world_size)
-    answered = converse(lm, task.config.task, [task.eval_docs[i] for i in mine], positions=mine,
-                        num_samples=options.num_samples, seed=options.seed, max_gen_toks=options.max_gen_toks,
-                        system_instruction=options.system_instruction, think_tags=options.think_tags)
+    plan = plan_of(task, options)
+    tokens, tokens_record = max_gen_toks_rule(plan, options, task.config.task)
+    answered = converse(lm, task.config.task, [task.eval_docs[i] for i in mine], plan, positions=mine,
+                        seed=options.seed, max_gen_toks=tokens)
     gathered = lm.gather_object(list(zip(mine, answered)), 0)
     if gathered is None:
         return None
     by_position = dict(pair for part in gathered for pair in part)
     docs = [task.eval_docs[i] for i in range(n_docs)]
     answers = [by_position[i] for i in range(n_docs)]
-    scored = task.spec.scorer(task).score(docs, answers)
-    names = [m.name for m in task.spec.metrics if scored and m.name in scored[0]]
+    scorer = task.spec.scorer(task)
+    scored = scorer.score(docs, answers)
+    names = [m.name for m in task.metrics if scored and m.name in scored[0]]
     items = {m: [s[m] for s in scored] for m in names}
     rows = [conversation_row(i, doc, doc_answers, s, names) for i, (doc, doc_answers, s)
             in enumerate(zip(docs, answers, scored))]
-    return TaskOutcome(items, rows)
+    facts = {**(getattr(scorer, "protocol_facts", None) or {}), "answer_tokens": tokens_record,
+             "num_samples": plan.num_samples()}
+    return TaskOutcome(items, rows, facts, judging_warnings(task.config.task, rows))
+
+
+def judging_warnings(task_name: str, rows: list[dict[str, Any]]) -> list[str]:
+    """A task whose every judgment failed has no score: said on stderr and recorded in result.json."""
+    ratings = [j.get("rating") for row in rows for s in row["samples"] for t in s["turns"] for j in t["judgments"]]
+    if not ratings or any(r is not None for r in ratings):
+        return []
+    warning = (f"{task_name}: every one of its {len(ratings)} judgments failed (the judge never wrote a rating the "
+               "protocol's parser reads), so it has no score; look at the judgments in its sample log (--log_samples).")
+    print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+    return [warning]
 
 
 def conversation_row(doc_id: int, doc: dict[str, Any], answers: list[Answer], scored: dict[str, Any],
@@ -157,6 +271,8 @@ def conversation_row(doc_id: int, doc: dict[str, Any], answers: list[Answer], sc
     """One document's sample-log row: every sample's turns (question, answer, raw answer, the judge's judgments)
     and the document's metric items."""
     samples = [{"sample": k, "turns": [{"question": doc["turns"][t], "answer": a.text[t], "raw_answer": a.raw[t],
-                                        "judgments": scored["_log"][k][t]} for t in range(len(a.text))]}
+                                        "prompt": a.prompts[t], "request": a.params[t],
+                                        "judgments": scored["_log"][k][t] if t < len(scored["_log"][k]) else []}
+                                       for t in range(len(a.text))]}
                for k, a in enumerate(answers)]
     return {"doc_id": doc_id, "doc": doc, "samples": samples, **{m: scored[m] for m in metric_names}}

@@ -97,9 +97,13 @@ def _chat_flags(g) -> None:
     g.add_argument("--judge_model_args", default=None,
                    help="the judge's model_args, e.g. model=gpt-4o-2024-08-06 or "
                    "model=NAME,base_url=http://127.0.0.1:8000/v1/chat/completions,num_concurrent=8")
-    g.add_argument("--num_samples", type=int, default=1, help="answers per question (default 1)")
-    g.add_argument("--num_judgments", type=int, default=1, help="judgments per answer (default 1)")
-    g.add_argument("--max_gen_toks", type=int, default=1024, help="new tokens per answer turn (default 1024)")
+    g.add_argument("--num_samples", type=int, default=None,
+                   help="answers per question (default: the task's protocol's, else 1)")
+    g.add_argument("--num_judgments", type=int, default=None,
+                   help="judgments per answer (default: the task's protocol's, else 1)")
+    g.add_argument("--max_gen_toks", type=int, default=None,
+                   help="new tokens per answer turn where the task's protocol fixes none (default: max_gen_toks in "
+                   "--model_args, else 1024)")
     g.add_argument("--think_tags", default="<think>,</think>",
                    help="the tags of a reasoning model's thinking, removed before judging (default <think>,</think>)")
 

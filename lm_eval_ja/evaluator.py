@@ -53,9 +53,10 @@ class RunConfig:
     argv: list[str] | None = None
     #: what produced the responses (lm_eval_ja.store.model_fingerprint); computed from the model if not given
     fingerprint: dict[str, Any] | None = None
-    #: conversation tasks: answers per question, new tokens per turn, thinking tags removed before judging
-    num_samples: int = 1
-    max_gen_toks: int = 1024
+    #: conversation tasks: answers per question and new tokens per turn (None: the task's protocol decides, see
+    #: lm_eval_ja.chat.max_gen_toks_rule), thinking tags removed before judging
+    num_samples: int | None = None
+    max_gen_toks: int | None = None
     think_tags: tuple[str, str] = ("<think>", "</think>")
     #: the judge of judged tasks (model, redacted args, judgments per answer): part of the run's identity
     judge: dict[str, Any] | None = None
@@ -142,7 +143,11 @@ def evaluate_task(lm, task, cfg: RunConfig, n_limit: int | None, n_docs: int) ->
     if getattr(task, "spec", None) is not None and task.spec.conversation:
         from lm_eval_ja.chat import ChatOptions, evaluate_conversation
 
+        from lm_eval_ja.modelargs import parse_model_args
+
+        given = parse_model_args(cfg.model_args).get("max_gen_toks")
         options = ChatOptions(num_samples=cfg.num_samples, seed=cfg.seed, max_gen_toks=cfg.max_gen_toks,
+                              model_max_gen_toks=int(given) if isinstance(given, int) else None,
                               system_instruction=cfg.system_instruction, think_tags=tuple(cfg.think_tags))
         return evaluate_conversation(lm, task, options, n_docs)
     return evaluate_with_lm_eval(lm, task, cfg, n_limit)

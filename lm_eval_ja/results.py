@@ -28,12 +28,17 @@ class TaskOutcome:
 
     items: dict[str, list[Any]]
     rows: list[dict[str, Any]]
+    #: a chat task's facts: its protocol (name, the protocol's judge, whether this run's judge is that one), the new
+    #: tokens per answer turn and where that number came from, answers per question
+    facts: dict[str, Any] | None = None
+    #: what the user must know about these numbers (recorded in result.json, printed when the task ends)
+    warnings: list[str] = field(default_factory=list)
 
 
 def declared_metrics(task) -> tuple:
     """The task's metric declarations: its spec's, or (one of lm-eval's own tasks) lm-eval's aggregations."""
-    spec = getattr(task, "spec", None)
-    return spec.metrics if spec is not None else lm_eval_metrics(task.aggregation())
+    metrics = getattr(task, "metrics", None)
+    return metrics if isinstance(metrics, tuple) else lm_eval_metrics(task.aggregation())
 
 
 def version_number(v):
@@ -59,6 +64,10 @@ class RunRecord:
     data_files: list[str] = field(default_factory=list)
     n_docs: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: per chat task: the protocol it reproduces, whether this run can be compared with its published numbers, the
+    #: answer tokens
+    chat_tasks: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, name: str, task, outcome: TaskOutcome, n_docs: int) -> None:
         """Record one evaluated task: its numbers through its metrics' declarations, its facts, its sample log."""
@@ -72,6 +81,9 @@ class RunRecord:
         self.data_files += getattr(task, "data_files", [])
         if self.cfg.log_samples:
             self.samples[name] = outcome.rows
+        if outcome.facts is not None:
+            self.chat_tasks[name] = outcome.facts
+        self.warnings += outcome.warnings
 
     def groups(self) -> dict[str, dict[str, Any]]:
         """The numbers of every group the selection named whose tasks all ran, in registry order."""
@@ -98,11 +110,12 @@ class RunRecord:
         return {
             "results": {**{t: self.results[t] for t in order}, **grouped},
             "versions": {**{t.name: self.versions[t.name] for t in done}, **{g: group_specs[g].version for g in grouped}},
-            "config": run_config(self.cfg, done, self.data_sources, judge),
+            "config": run_config(self.cfg, done, self.data_sources, judge, self.chat_tasks, self.warnings),
         }
 
 
-def run_config(cfg, done: list, data_sources: dict[str, Any], judge: dict | None) -> dict[str, Any]:
+def run_config(cfg, done: list, data_sources: dict[str, Any], judge: dict | None,
+               chat_tasks: dict[str, Any] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
     """result.json's ``config``: the reference's keys, then lm-eval-ja's run facts under ``lm_eval_ja``."""
     config = {
         "model": cfg.model,
@@ -123,8 +136,10 @@ def run_config(cfg, done: list, data_sources: dict[str, Any], judge: dict | None
         "system_instruction": cfg.system_instruction,
         "fewshot_as_multiturn": cfg.fewshot_as_multiturn,
         **({"judge": judge, "num_samples": cfg.num_samples, "max_gen_toks": cfg.max_gen_toks,
-            "think_tags": list(cfg.think_tags)} if judge is not None else {}),
+            "think_tags": list(cfg.think_tags), **({"chat_tasks": chat_tasks} if chat_tasks else {})}
+           if judge is not None else {}),
         **({"SYSTEM_PROMPT": cfg.system_prompt_env} if cfg.system_prompt_env is not None else {}),
+        **({"warnings": list(warnings)} if warnings else {}),
         **cfg.extra,
     }
     return config

@@ -59,7 +59,7 @@ def check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> tuple[str, s
         raise UserError(f"{tasks[0]} is answered as a chat: pass --apply_chat_template (the model's chat template "
                         "is applied; API chat models use their server's).")
     for flag in ("num_samples", "num_judgments", "max_gen_toks"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag} {getattr(args, flag)} is not a positive integer.")
     tags = tuple(t.strip() for t in args.think_tags.split(","))
     if len(tags) != 2 or not all(tags):

@@ -53,13 +53,15 @@ def task_config(name: str) -> dict[str, Any]:
         "test_split" if bench.eval_split == "test" else "validation_split": bench.eval_split,
         "target_delimiter": "",
         "metric_list": [{"metric": m.name, "aggregation": m.aggregation, "higher_is_better": m.higher_is_better}
-                        for m in bench.metrics],
+                        for m in resolved.metrics],
         "metadata": {"version": version.result_version},
     }
     if bench.train_split:
         config.update(training_split=bench.train_split, fewshot_split=bench.train_split)
     if bench.generation_kwargs is not None:
         config["generation_kwargs"] = dict(bench.generation_kwargs)
+    elif bench.conversation:  # the chat path sends its own; this keeps lm-eval from announcing a default
+        config["generation_kwargs"] = {"until": [], "do_sample": False}
     if bench.num_fewshot is not None:
         config["num_fewshot"] = bench.num_fewshot
     return config
@@ -78,6 +80,8 @@ class JaTask(ConfigurableTask):
         if resolved is None:
             raise UserError(f"Unknown task {name!r}; run with --list_tasks to see every task name.")
         self.spec, self.task_version = resolved.benchmark, resolved.version
+        #: the metric declarations of this task (its version's, else its benchmark's)
+        self.metrics = resolved.metrics
         # The spec gives the config; a YAML or caller may add metadata (lm-eval passes model_args there).
         config = task_config(name)
         config["metadata"] = {**(given.get("metadata") or {}), **config["metadata"]}

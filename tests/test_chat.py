@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lm_eval.api.model import LM
 
-from lm_eval_ja.chat import converse, request_seed, strip_thinking
+from lm_eval_ja.chat import ChatOptions, DefaultPlan, converse, request_seed, strip_thinking
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -47,7 +47,8 @@ class EchoChat(LM):
 def test_turn_two_sees_the_models_own_first_answer_without_its_thinking():
     lm = EchoChat()
     docs = [{"id": 7, "turns": ["質問1", "質問2"], "temperature": 0.7}, {"id": 8, "turns": ["一問"]}]
-    answers = converse(lm, "t", docs, num_samples=2, seed=42, max_gen_toks=16, system_instruction="SYS")
+    plan = DefaultPlan(options=ChatOptions(num_samples=2, system_instruction="SYS"))
+    answers = converse(lm, "t", docs, plan, seed=42, max_gen_toks=lambda doc: 16)
     first = answers[0][0]
     assert first.text[0] == "system:SYS | user:質問1" and first.raw[0] == "<think>t</think>system:SYS | user:質問1"
     assert first.text[1] == "system:SYS | user:質問1 | assistant:system:SYS | user:質問1 | user:質問2"
@@ -56,8 +57,10 @@ def test_turn_two_sees_the_models_own_first_answer_without_its_thinking():
     assert len(sampled) == 4 and {k["temperature"] for k in sampled} == {0.7}
     # EchoChat is no hf-causal / API model: no per-request seed is sent to it
     assert all("seed" not in k for k in lm.kwargs) and all(k["max_gen_toks"] == 16 for k in lm.kwargs)
+    # the two samples' greedy requests are identical: asked once, given to both
     greedy = [k for k in lm.kwargs if not k["do_sample"]]
-    assert len(greedy) == 2 and all(k["temperature"] == 0.0 for k in greedy)
+    assert len(greedy) == 1 and all(k["temperature"] == 0.0 for k in greedy)
+    assert answers[1][0].text == answers[1][1].text and answers[1][0].prompts == answers[1][1].prompts
 
 
 def test_request_seeds_are_stable_and_distinct():

@@ -132,6 +132,15 @@ class ResolvedTask:
     prompt_version: str | None
 
     @property
+    def metrics(self) -> tuple:
+        """The task version's metrics, else the benchmark's."""
+        return self.version.metrics or self.benchmark.metrics
+
+    @property
+    def headline(self) -> Headline:
+        return self.version.headline or self.benchmark.headline
+
+    @property
     def sources(self) -> dict:
         """The benchmark's sources, with the task version's own in place of the ones they name."""
         return {**self.benchmark.sources, **(self.version.sources or {})}
@@ -239,7 +248,10 @@ def headline(name: str) -> tuple[str, Headline] | None:
     """``(column, headline)`` for a result name: a group's own, else its benchmark's; None if neither is known."""
     group = _groups().get(name)
     if group is not None:
-        return (TaskName.parse(name).benchmark, group.headline) if group.headline else None
+        return (group.column or TaskName.parse(name).benchmark, group.headline) if group.headline else None
+    resolved = resolve(name)
+    if resolved is not None:
+        return resolved.benchmark.name, resolved.headline
     bench = benchmark(TaskName.parse(name).benchmark)
     return (bench.name, bench.headline) if bench else None
 
@@ -249,5 +261,5 @@ def column_order() -> list[str]:
     out: list[str] = []
     for family in families():
         out += [b.name for b in family.benchmarks]
-        out += [TaskName.parse(g.name).benchmark for g in family.groups]
+        out += [g.column or TaskName.parse(g.name).benchmark for g in family.groups]
     return list(dict.fromkeys(out))

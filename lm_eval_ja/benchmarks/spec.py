@@ -105,6 +105,10 @@ class TaskVersion:
     protocol: str | None = None
     #: this version's own sources (split name -> Source), replacing the benchmark's for the splits they name
     sources: Mapping[str, Source] | None = None
+    #: this version's own metrics (a protocol with its own aggregation), replacing the benchmark's
+    metrics: tuple[Metric, ...] | None = None
+    #: this version's own headline (a protocol on another scale), replacing the benchmark's
+    headline: Headline | None = None
 
     @property
     def result_version(self) -> float | int | None:
@@ -185,6 +189,9 @@ class Benchmark:
     #: the model answers as a chat model, turn by turn (:mod:`lm_eval_ja.chat`), and the scorer gets every sample's
     #: answers (``score(docs, answers)``); run by lm-eval-ja's run loop, not by plain lm-eval
     conversation: bool = False
+    #: ``task -> plan``: how the chat path asks this task's conversations (system prompt, turns, request parameters,
+    #: post-processing; see :class:`lm_eval_ja.chat.DefaultPlan`); None: the default plan
+    conversation_plan: Callable[[Any], Any] | None = None
     #: the scorer asks an LLM judge (``--judge_model``, handed to the task as ``task.judging``)
     judged: bool = False
     #: two runs' answers can be compared by a judge (``lm-eval-ja pairwise``)
@@ -211,6 +218,9 @@ class Group:
     #: the group's metrics are its members' metrics over all their documents pooled (e.g. the mean of every judge
     #: rating), instead of ``aggregates`` of the members' scores
     pooled: bool = False
+    #: the leaderboard column the group's headline goes to (default: its name's benchmark part); groups that are
+    #: one protocol under two names share a column, two protocols never do
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +282,11 @@ def validate(family: Family, prompt_versions: Callable[[Benchmark, TaskVersion],
 
 def benchmark_problem(bench: Benchmark) -> str | None:
     """What is wrong with one benchmark's declaration, or None."""
+    for version in bench.versions:
+        if version.metrics is not None:
+            problem = benchmark_problem(_with_version_metrics(bench, version))
+            if problem:
+                return f"task version {version.protocol or version.version}: {problem}"
     metrics = [m.name for m in bench.metrics]
     if not metrics:
         return "it declares no metric"
@@ -295,8 +310,16 @@ def benchmark_problem(bench: Benchmark) -> str | None:
     return None
 
 
+def _with_version_metrics(bench: Benchmark, version: TaskVersion) -> Benchmark:
+    from dataclasses import replace
+
+    return replace(bench, metrics=version.metrics, headline=version.headline or bench.headline,
+                   versions=tuple(replace(v, metrics=None) for v in bench.versions))
+
+
 def _metric_problem(metric: Metric) -> str | None:
     if isinstance(metric.aggregation, str):
+        import lm_eval.api.metrics  # noqa: F401  (registers lm-eval's aggregations)
         from lm_eval.api.registry import AGGREGATION_REGISTRY
 
         if metric.aggregation not in AGGREGATION_REGISTRY:

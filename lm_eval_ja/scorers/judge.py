@@ -44,13 +44,19 @@ class Judge:
         return {"model": self.model, "model_args": redact_model_args(self.model_args), "max_tokens": self.max_tokens,
                 "temperature": 0, "fingerprint": self.fingerprint.get("digest")}
 
-    def ask(self, prompts: list[list[dict[str, str]]], judgment_indices: list[int]) -> list[str]:
-        """The judge's outputs for chat prompts (``[system?, user]`` messages), one request each, in order."""
+    def ask(self, prompts: list[list[dict[str, str]]], judgment_indices: list[int],
+            params: dict[str, Any] | None = None) -> list[str]:
+        """The judge's outputs for chat prompts (``[system?, user]`` messages), one request each, in order.
+
+        ``params``: the protocol's ``temperature`` and ``max_tokens`` (default 0 and :data:`JUDGE_MAX_TOKENS`; a
+        protocol that sends none still gets lm-eval's: its API models always send both)."""
+        params = params or {}
+        temperature = params.get("temperature")
         with_seed = accepts_request_seed(self.lm)
         requests = []
         for i, (messages, j) in enumerate(zip(prompts, judgment_indices)):
-            gen_kwargs: dict[str, Any] = {"until": [], "max_gen_toks": self.max_tokens, "do_sample": False,
-                                          "temperature": 0}
+            gen_kwargs: dict[str, Any] = {"until": [], "max_gen_toks": params.get("max_tokens") or self.max_tokens,
+                                          "do_sample": bool(temperature), "temperature": temperature or 0}
             if with_seed:
                 gen_kwargs["seed"] = j
             context = self.lm.apply_chat_template(messages, add_generation_prompt=True)
@@ -95,7 +101,8 @@ class JudgeSettings:
     """What a judged task needs from the run: the judge, and the judgments per answer."""
 
     judge: Judge
-    num_judgments: int = 1
+    #: judgments per answer; None: the task's protocol's number
+    num_judgments: int | None = None
 
     def describe(self) -> dict[str, Any]:
         return {**self.judge.describe(), "num_judgments": self.num_judgments}

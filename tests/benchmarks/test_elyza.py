@@ -22,8 +22,11 @@ def test_rating_is_the_last_integer_within_1_to_5(judgment, rating):
 
 
 def test_judge_prompt_exactly():
+    from lm_eval_ja.benchmarks.mt_bench import protocols as P
+
     doc = elyza.convert(ROWS[1])
-    (message,) = elyza.judge_messages(doc, "答えは2です")
+    protocol = elyza.PRESETS["flexeval"]
+    (message,) = P.judge_messages(protocol, P.load_judge_prompts(protocol), doc, ["答えは2です"], 0, doc["references"])
     assert message["role"] == "user"
     assert message["content"] == (
         "あなたは採点者です。\n\n問題, 正解例, 採点基準, 回答 が与えられます。\n\n採点基準と正解例を参考にして、回答を1,2,3,4,5の5段階で"
@@ -54,7 +57,8 @@ def test_end_to_end_with_a_real_judge(tmp_path, capsys, chat_model_dir, judge_se
     assert judge_server.requests() - before == 3 * 2
     result = json.loads(out.read_text(encoding="utf-8"))
     # the judge says 評価：[[4]]: its last integer, 4, is the rating
-    assert result["results"]["elyza_tasks_100"] == {"score": 4.0, "score_stderr": 0.0, "n_judge_failed": 0}
+    assert result["results"]["elyza_tasks_100"] == {"score": 4.0, "score_stderr": 0.0, "score_turn1": 4.0,
+                                                    "score_turn2": None, "n_judge_failed": 0}
     rows = [json.loads(line) for line in (out.parent / "result.samples.elyza_tasks_100.jsonl").open(encoding="utf-8")]
     assert len(rows) == 3 and len(rows[0]["samples"]) == 2
     assert rows[0]["samples"][0]["turns"][0]["judgments"][0]["prompt"][0]["content"].startswith("あなたは採点者です。")

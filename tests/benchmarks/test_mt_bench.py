@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_ja.benchmarks import mt_bench
+from types import SimpleNamespace
+
+from lm_eval_ja.aggregation import metric_results
+from lm_eval_ja.benchmarks import mt_bench, registry
+from lm_eval_ja.benchmarks.mt_bench import protocols as P
 from lm_eval_ja.chat import Answer
 from lm_eval_ja.cli import main
 from lm_eval_ja.scorers.judge import JudgeSettings
@@ -22,11 +26,14 @@ RECORDED = Path(__file__).parents[1] / "fixtures" / "judge" / "fastchat-ja-gpt-4
 MT = DATA / "japanese_mt_bench"
 
 
+FASTCHAT = P.get_protocol("fastchat")
+
+
 def test_rating_rule_on_recorded_gpt4_judgments():
     rows = [json.loads(line) for line in RECORDED.open(encoding="utf-8")]
     assert len(rows) >= 10
     for row in rows:
-        assert mt_bench.parse_rating(row["judgment"]) == row["score"], row["judgment"][-80:]
+        assert P.parse_rating(FASTCHAT, row["judgment"]) == row["score"], row["judgment"][-80:]
 
 
 @pytest.mark.parametrize("judgment, rating", [
@@ -34,52 +41,25 @@ def test_rating_rule_on_recorded_gpt4_judgments():
     ("[[10]]", 10.0), ("評価はできません", None), ("[[A]]", None),
 ])
 def test_rating_rule(judgment, rating):
-    assert mt_bench.parse_rating(judgment) == rating
+    assert P.parse_rating(FASTCHAT, judgment) == rating
 
 
 def test_pairwise_verdicts():
     assert [mt_bench.parse_verdict(v) for v in ("[[A]]", "x [[B]]", "[[C]]", "A is better")] == ["A", "B", "tie", None]
 
 
-def _prompts():
-    return {row["name"]: row for row in map(json.loads, (MT / "judge_prompts.jsonl").open(encoding="utf-8"))}
-
-
-@needs_shared
-def test_fastchat_judge_prompts_exactly():
-    prompts = _prompts()
-    writing = {"id": 81, "category": "writing", "turns": ["Q1", "Q2"]}
-    assert mt_bench.single_messages(writing, ["A1"], 0, {}, prompts, "fastchat") == [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": prompts["single-v1"]["prompt_template"].format(question="Q1", answer="A1")}]
-    two = mt_bench.single_messages(writing, ["A1", "A2"], 1, {}, prompts, "fastchat")
-    assert two[0]["content"] == prompts["single-v1-multi-turn"]["system_prompt"]
-    assert two[1]["content"].endswith("### User:\nQ2\n\n### Assistant A:\nA2\n\n<|The End of Assistant A's "
-                                      "Conversation with User|>")
-    math = {"id": 111, "category": "math", "turns": ["Q1", "Q2"]}
-    refs = {111: ["R1", "R2"]}
-    one = mt_bench.single_messages(math, ["A1", "A2"], 0, refs, prompts, "fastchat")[1]["content"]
-    assert "[The Start of Reference Answer]\nR1\n[The End of Reference Answer]" in one
-    both = mt_bench.single_messages(math, ["A1", "A2"], 1, refs, prompts, "fastchat")[1]["content"]
-    assert both.startswith("<|The Start of Reference Answer|>\n\n### User:\nQ1\n\n### Reference answer:\nR1\n\n"
-                           "### User:\nQ2\n\n### Reference answer:\nR2")
-
-
-@needs_shared
-def test_japanese_prompt_set_for_turn_one():
-    math = {"id": 111, "category": "math", "turns": ["質問1", "質問2"]}
-    system, user = mt_bench.single_messages(math, ["回答1", "回答2"], 0, {111: ["参考1", "参考2"]}, _prompts(), "ja")
-    assert system == {"role": "system", "content": "あなたは優秀な助手です。"}
-    assert user["content"].startswith("[指示]\n以下に表示されるユーザの質問に対するアシスタントの応答の品質を評価してください。"
-                                      "評価は正確さと有用性")
-    assert user["content"].endswith("[ユーザの質問]\n質問1\n\n[参考回答の開始]\n参考1\n[参考回答の終了]\n"
-                                    "[アシスタントの回答開始]\n回答1\n[アシスタントの回答終了]")
-    writing = {"id": 81, "category": "writing", "turns": ["質問1", "質問2"]}
-    plain = mt_bench.single_messages(writing, ["回答1"], 0, {}, _prompts(), "ja")[1]["content"]
-    assert "参考回答" not in plain and "公平に評価してください" in plain
-    # flexeval has no multi-turn form: turn 2 keeps FastChat's
-    assert mt_bench.single_messages(writing, ["回答1", "回答2"], 1, {}, _prompts(), "ja")[0]["content"] == \
-        _prompts()["single-v1-multi-turn"]["system_prompt"]
+def test_every_protocol_is_a_task_version_and_a_group():
+    names = set(registry.all_names())
+    for protocol in ("fastchat", "stability-fd01e11", "stability-57d3a1a", "swallow", "swallow_fastchat", "nejumi3",
+                     "llmjp_judge", "flexeval", "sarashina"):
+        assert f"ja_mt_bench-{protocol}" in names and f"ja_mt_bench_math-{protocol}" in names, protocol
+        assert registry.resolve(f"ja_mt_bench_math-{protocol}").version.protocol == protocol
+    assert registry.group_leaves("ja_mt_bench") == registry.group_leaves("ja_mt_bench-fastchat")
+    assert registry.group_leaves("ja_mt_bench-stability") == registry.group_leaves("ja_mt_bench-stability-fd01e11")
+    assert registry.resolve("ja_mt_bench_math").prompt_version == "fastchat"
+    # one leaderboard column per protocol, whatever name the group was run under
+    assert registry.headline("ja_mt_bench")[0] == registry.headline("ja_mt_bench-fastchat")[0] == "ja_mt_bench-fastchat"
+    assert registry.headline("ja_mt_bench-swallow")[1].scale == "0.1–1"
 
 
 class _FakeJudge:
@@ -88,23 +68,29 @@ class _FakeJudge:
     def __init__(self, outputs):
         self.outputs, self.asked = list(outputs), []
 
-    def ask(self, prompts, indices):
+    def ask(self, prompts, indices, params=None):
         self.asked += list(zip(prompts, indices))
+        self.params = params
         return [self.outputs.pop(0) for _ in prompts]
 
+    def describe(self):
+        return {"model": "local-chat-completions", "model_args": "model=gpt-4,base_url=http://127.0.0.1:1/v1"}
 
-class _Task:
-    def __init__(self, judge, num_judgments=1):
-        from lm_eval_ja.task import load_documents
 
-        documents = load_documents("ja_mt_bench_math", mt_bench.FAMILY.benchmarks[3], str(DATA))
-        self.extra_data, self.judging = documents.extra, JudgeSettings(judge, num_judgments=num_judgments)
-        self.config = type("C", (), {"task": "ja_mt_bench_math"})
+def _task(judge, name="ja_mt_bench_math-fastchat", num_judgments=2):
+    from lm_eval_ja.documents import load_documents
+
+    resolved = registry.resolve(name)
+    documents = load_documents(name, resolved.benchmark, str(DATA))
+    task = SimpleNamespace(extra_data=documents.extra, judging=JudgeSettings(judge, num_judgments=num_judgments),
+                           config=SimpleNamespace(task=name), task_version=resolved.version, metrics=resolved.metrics)
+    return task, documents
 
 
 @needs_shared
 def test_aggregation_by_hand_turns_failures_samples_and_judgments():
-    docs = [{"id": 31, "category": "math", "turns": ["Q1", "Q2"]}, {"id": 32, "category": "math", "turns": ["Q1", "Q2"]}]
+    docs = [{"id": 31, "question_id": 31, "category": "math", "turns": ["Q1", "Q2"]},
+            {"id": 32, "question_id": 32, "category": "math", "turns": ["Q1", "Q2"]}]
     answers = [[Answer(["a"], ["a1", "a2"]), Answer(["b"], ["b1", "b2"])], [Answer(["c"], ["c1", "c2"])] * 2]
     # order: doc, sample, turn, judgment (2 judgments)
     outputs = ["[[8]]", "[[6]]", "[[5]]", "no rating",   # doc 0 sample 0: turn 1 (8, 6), turn 2 (5, failed)
@@ -112,12 +98,13 @@ def test_aggregation_by_hand_turns_failures_samples_and_judgments():
                "[[10]]", "[[10]]", "[[2]]", "[[2]]",     # doc 1 sample 0
                "[[9]]", "oops", "[[4]]", "[[4]]"]        # doc 1 sample 1
     judge = _FakeJudge(outputs)
-    scored = mt_bench.MTBenchScorer(_Task(judge, num_judgments=2)).score(docs, answers)
+    task, _ = _task(judge)
+    scorer = mt_bench.MTBenchScorer(task)
+    scored = scorer.score(docs, answers)
     assert [j for _, j in judge.asked] == [0, 1] * 8
-    assert scored[0]["score_turn1"] == [8.0, 6.0, 7.0, 7.0] and scored[0]["score_turn2"] == [5.0, 3.0, 1.0]
-    assert scored[0]["n_judge_failed"] == 1 and scored[1]["n_judge_failed"] == 1
-    items = {m.name: [s[m.name] for s in scored] for m in mt_bench.METRICS}
-    metrics = {m.name: m.aggregation(items[m.name]) for m in mt_bench.METRICS}
+    assert judge.params == {"model": "gpt-4", "temperature": 0.0, "max_tokens": 2048}
+    assert scorer.protocol_facts["comparable"] and scorer.protocol_facts["protocol_judge"] == "gpt-4"
+    metrics = metric_results(task.metrics, {m: [s[m] for s in scored] for m in mt_bench.RECORD_METRICS}, 1000)
     assert metrics["score"] == pytest.approx((8 + 6 + 7 + 7 + 5 + 3 + 1 + 10 + 10 + 2 + 2 + 9 + 4 + 4) / 14)
     assert metrics["score_turn1"] == pytest.approx((8 + 6 + 7 + 7 + 10 + 10 + 9) / 7)
     assert metrics["score_turn2"] == pytest.approx((5 + 3 + 1 + 2 + 2 + 4 + 4) / 7)
@@ -126,6 +113,50 @@ def test_aggregation_by_hand_turns_failures_samples_and_judgments():
     assert metrics["n_judge_failed"] == 2
     log = scored[0]["_log"][0][1]  # doc 0, sample 0, turn 2
     assert [r["rating"] for r in log] == [5.0, None] and log[1]["output"] == "no rating"
+
+
+@needs_shared
+def test_a_turn_one_protocol_judges_turn_one_only_with_its_own_prompts():
+    judge = _FakeJudge(["[[6]]"])
+    task, documents = _task(judge, "ja_mt_bench_math-stability-fd01e11", num_judgments=None)
+    doc = documents.evaluated[0]
+    scorer = mt_bench.MTBenchScorer(task)
+    scored = scorer.score([doc], [[Answer(["x"], ["回答"])]])
+    ((messages, _),) = judge.asked
+    prompts = {r["name"]: r for r in map(json.loads, (MT / "protocols/stability/judge_ja_prompts.fd01e11.jsonl").open())}
+    refs = {int(r["question_id"]): r["choices"][0]["turns"] for r in
+            map(json.loads, (MT / "protocols/stability/reference_answer/gpt-4.aed16da.jsonl").open())}
+    expected = prompts["single-math-v1"]["prompt_template"].format(question=doc["turns"][0], answer="回答",
+                                                                   ref_answer_1=refs[doc["id"]][0])
+    assert messages == [{"role": "system", "content": prompts["single-math-v1"]["system_prompt"]},
+                        {"role": "user", "content": expected}]
+    metrics = metric_results(task.metrics, {m: [s[m] for s in scored] for m in mt_bench.RECORD_METRICS}, 0)
+    assert metrics["score"] == metrics["score_turn1"] == 6.0 and metrics["score_turn2"] is None
+
+
+@needs_shared
+def test_protocol_plans_send_the_protocols_request_parameters():
+    from lm_eval_ja.chat import ChatOptions, max_gen_toks_rule
+
+    stability = SimpleNamespace(task_version=registry.resolve("ja_mt_bench_writing-stability-fd01e11").version)
+    plan = mt_bench.ProtocolPlan(stability, ChatOptions(max_gen_toks=64))
+    doc = {"question_id": 81, "category": "writing", "turns": ["Q1", "Q2"]}
+    assert plan.params(doc) == {"temperature": 0.5, "do_sample": True, "top_p": 0.9, "repetition_penalty": 1.1,
+                                "max_new_tokens": 512}
+    assert plan.turns(doc) == 1 and plan.num_samples() == 1
+    said = []
+    rule, record = max_gen_toks_rule(plan, ChatOptions(model_max_gen_toks=64), "t", say=lambda *a, **k: said.append(a))
+    assert rule(doc) == 512 and record == {"ignored": 64, "max_gen_toks": 512, "from": "protocol"}
+    assert said and "512 new tokens per turn, as its protocol does" in said[0][0]
+    rule, record = max_gen_toks_rule(plan, ChatOptions(max_gen_toks=64), "t", say=lambda *a, **k: said.append(a))
+    assert rule(doc) == 64 and record == {"overrides": 512, "max_gen_toks": 64, "from": "--max_gen_toks"}
+    swallow = SimpleNamespace(task_version=registry.resolve("ja_mt_bench_math-swallow").version)
+    plan = mt_bench.ProtocolPlan(swallow, ChatOptions())
+    assert plan.messages({**doc, "category": "math"}, [])[0] == {"role": "system",
+                                                                  "content": "あなたは誠実で優秀な日本人のアシスタントです。"}
+    assert plan.num_samples() == 5 and plan.history(3) == 0
+    assert plan.postprocess("<think>r</think>答え" + "x" * 9000) == ("答え" + "x" * 9000)[:8192]
+    assert max_gen_toks_rule(plan, ChatOptions(), "t")[0]({**doc, "category": "math"}) == 1024
 
 
 # --------------------------------------------------------------------------------------------- with real servers
@@ -146,20 +177,28 @@ def test_end_to_end_against_a_real_judge_server(tmp_path, capsys, chat_model_dir
     assert code == 0, capsys.readouterr().err
     assert judge_server.requests() - before == 8 * 2 * 2  # 8 questions x 2 turns x 2 judgments
     result = json.loads(out.read_text(encoding="utf-8"))
-    assert result["results"]["ja_mt_bench"] == {"score": 4.0, "score_turn1": 4.0, "score_turn2": 4.0,
-                                                "score_stderr": 0.0, "n_judge_failed": 0}
-    assert set(result["results"]) == {"ja_mt_bench"} | {f"ja_mt_bench_{c}" for c in mt_bench.CATEGORIES}
-    judge = result["config"]["lm_eval_ja"]["judge"]
-    assert (judge["model"], judge["prompt_set"], judge["reference_set"], judge["num_judgments"]) == (
-        "local-chat-completions", "fastchat", "gpt-4", 2)
-    assert result["config"]["lm_eval_ja"]["num_samples"] == 1
-    row = json.loads((out.parent / "result.samples.ja_mt_bench_math.jsonl").read_text(encoding="utf-8"))
+    assert result["results"]["ja_mt_bench"] == {"score": 4.0, "score_stderr": 0.0, "score_turn1": 4.0,
+                                                "score_turn2": 4.0, "n_judge_failed": 0}
+    categories = {f"ja_mt_bench_{c}-fastchat" for c in mt_bench.CATEGORIES}
+    assert set(result["results"]) == {"ja_mt_bench"} | categories  # the group's name as given, members with protocol
+    lm_eval_ja = result["config"]["lm_eval_ja"]
+    judge = lm_eval_ja["judge"]
+    assert (judge["model"], judge["num_judgments"]) == ("local-chat-completions", 2)
+    facts = lm_eval_ja["chat_tasks"]["ja_mt_bench_math-fastchat"]
+    assert facts["answer_tokens"] == {"max_gen_toks": 4, "from": "--max_gen_toks", "overrides": 1024}
+    assert (facts["protocol"], facts["protocol_judge"], facts["comparable"]) == ("fastchat", "gpt-4", False)
+    assert facts["not_comparable_because"].endswith("the protocol by 'gpt-4'")
+    assert lm_eval_ja["num_samples"] is None  # the protocol's (1)
+    row = json.loads((out.parent / "result.samples.ja_mt_bench_math-fastchat.jsonl").read_text(encoding="utf-8"))
     turn2 = row["samples"][0]["turns"][1]
     assert turn2["question"] == row["doc"]["turns"][1] and len(turn2["judgments"]) == 2
+    # what the model saw: the rendered chat template with its own first answer, and the request parameters
+    assert row["doc"]["turns"][0] in turn2["prompt"] and row["samples"][0]["turns"][0]["answer"] in turn2["prompt"]
+    assert turn2["request"] == {"until": [], "max_gen_toks": 4, "temperature": 0.0, "do_sample": False}
     judged = turn2["judgments"][0]
     assert judged["prompt"][0]["content"].startswith("Please act as an impartial judge")  # -multi-turn, math
     assert "### Reference answer:" in judged["prompt"][1]["content"] and judged["rating"] == 4.0
-    assert row["doc"]["temperature"] == 0.0 and row["score"] == [4.0] * 4
+    assert [r["rating"] for r in row["score"]] == [4.0] * 4
 
 
 @needs_shared
@@ -244,6 +283,11 @@ def test_a_judge_that_never_rates_is_counted_never_scored(tmp_path, capsys, chat
                      "--apply_chat_template", "--tasks", "ja_mt_bench_stem", "--limit", "2", "--max_gen_toks", "4",
                      "--data_dir", str(DATA), "--judge_model", "local-chat-completions", "--judge_model_args",
                      server.judge_args(), "--output_path", str(out)])
-    assert code == 0, capsys.readouterr().err
-    assert json.loads(out.read_text(encoding="utf-8"))["results"]["ja_mt_bench_stem"] == {
-        "score": None, "score_turn1": None, "score_turn2": None, "score_stderr": None, "n_judge_failed": 4}
+    err = capsys.readouterr().err
+    assert code == 0, err
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["results"]["ja_mt_bench_stem"] == {
+        "score": None, "score_turn1": None, "score_turn2": None, "n_judge_failed": 4}
+    warning = ("ja_mt_bench_stem: every one of its 4 judgments failed (the judge never wrote a rating the protocol's "
+               "parser reads), so it has no score; look at the judgments in its sample log (--log_samples).")
+    assert result["config"]["lm_eval_ja"]["warnings"] == [warning] and f"WARNING: {warning}" in err
