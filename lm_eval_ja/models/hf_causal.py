@@ -24,18 +24,18 @@ from dataclasses import dataclass
 from itertools import takewhile
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-import transformers
-from tqdm import tqdm
-
 # lm_eval.models registers lm-eval's own models lazily; importing it first keeps `hf` and friends in the
 # registry when we add ours.
 import lm_eval.models  # noqa: F401
+import torch
+import torch.nn.functional as F
+import transformers
 from lm_eval import utils as lm_utils
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
-import lm_eval_ja.distributed as distributed
+from tqdm import tqdm
+
+from lm_eval_ja import distributed
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.modelargs import as_bool
 from lm_eval_ja.models.hf_settings import load, settings
@@ -62,12 +62,14 @@ def _clean_up_spaces(text: str) -> str:
     return text
 
 
-def _length_buckets(keys_and_lengths: list[tuple[Any, int]], slack: float = 0.9) -> list[int]:
+def _length_buckets(keys_and_lengths: list[tuple[Any, int]], slack: float | dict = 0.9) -> list[int]:
     """Bucket ids for (key, length) items sorted by key then length, longest first: a new bucket starts at a new key
-    or where a prompt is shorter than ``slack`` times its bucket's longest, so left padding wastes at most ~10%."""
+    or where a prompt is shorter than ``slack`` times its bucket's longest, so left padding wastes at most ~10%
+    (``slack`` may be a dict by key; 0 never cuts)."""
     buckets, first, current = [], None, -1
     for key, length in keys_and_lengths:
-        if first is None or key != first[0] or length < slack * first[1]:
+        cut = slack.get(key, 0.9) if isinstance(slack, dict) else slack
+        if first is None or key != first[0] or length < cut * first[1]:
             first, current = (key, length), current + 1
         buckets.append(current)
     return buckets
@@ -110,30 +112,58 @@ class _RowCaps(transformers.StoppingCriteria):
         return (input_ids.shape[1] - self.prompt_width) >= self.caps
 
 
-def _next_token_probs(scores: torch.Tensor, seen: torch.Tensor | None, settings: list[_Sampling]) -> torch.Tensor:
+class _RowSettings:
+    """The sampling settings of a batch's rows as (rows, 1) tensors, built once per batch and cut with its rows."""
+
+    def __init__(self, settings: list[_Sampling], vocab: int, device):
+        column = lambda values, dtype=torch.float32: torch.tensor(values, dtype=dtype, device=device)[:, None]
+        ks = [min(s.top_k, vocab) for s in settings]
+        self.penalize = any(s.repetition_penalty != 1 for s in settings)
+        self.penalty = column([s.repetition_penalty for s in settings])
+        self.temperature = column([s.temperature for s in settings])
+        self.max_k = max(k if 0 < k < vocab else 0 for k in ks)
+        self.k_index = column([max(k, 1) - 1 for k in ks], torch.long)
+        self.k_on = column([0 < k < vocab for k in ks], torch.bool)
+        self.nucleus = any(s.top_p < 1 for s in settings)
+        self.top_p = column([s.top_p for s in settings])
+        self.p_on = column([s.top_p < 1 for s in settings], torch.bool)
+
+    def select(self, index: torch.Tensor) -> _RowSettings:
+        kept = object.__new__(_RowSettings)
+        for name, value in vars(self).items():
+            setattr(kept, name, value[index] if isinstance(value, torch.Tensor) else value)
+        return kept
+
+
+def _next_token_probs(scores: torch.Tensor, seen: torch.Tensor | None,
+                      settings: list[_Sampling] | _RowSettings) -> torch.Tensor:
     """Next-token probabilities per row, as Hugging Face ``generate(do_sample=True)`` computes them for that row alone:
     repetition penalty over the row's own tokens (prompt and answer, never padding), temperature, top-k, top-p
     (``RepetitionPenaltyLogitsProcessor``, ``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ``TopPLogitsWarper``).
     Every operation is row-wise, so a row's result does not depend on the other rows."""
-    device, vocab = scores.device, scores.shape[-1]
-    column = lambda values, dtype=torch.float32: torch.tensor(values, dtype=dtype, device=device)[:, None]  # noqa: E731
-    if seen is not None:
-        penalty = column([s.repetition_penalty for s in settings])
+    rows = settings if isinstance(settings, _RowSettings) else _RowSettings(settings, scores.shape[-1], scores.device)
+    if seen is not None and rows.penalize:
+        penalty = rows.penalty
         scores = torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
-    scores = scores / column([s.temperature for s in settings])
-    ks = [min(s.top_k, vocab) for s in settings]
-    if any(0 < k < vocab for k in ks):
-        top = torch.topk(scores, max(ks), dim=-1).values
-        kth = top.gather(-1, column([max(k, 1) - 1 for k in ks], torch.long))
-        kth = torch.where(column([0 < k < vocab for k in ks], torch.bool), kth, torch.full_like(kth, -math.inf))
+    scores = scores / rows.temperature
+    if rows.max_k:
+        kth = torch.topk(scores, rows.max_k, dim=-1).values.gather(-1, rows.k_index.clamp(max=rows.max_k - 1))
+        kth = torch.where(rows.k_on, kth, torch.full_like(kth, -math.inf))
         scores = scores.masked_fill(scores < kth, -math.inf)
-    if any(s.top_p < 1 for s in settings):
-        sorted_scores, order = torch.sort(scores, descending=False, stable=True)
-        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
-        remove = cumulative <= 1 - column([s.top_p for s in settings])
+    if rows.nucleus:
+        # Only tokens left by top-k can be kept or removed (the others have probability 0 and add 0 to the sums), so
+        # with top-k on, sort just the most a row has left (ties at the k-th score included) instead of the vocabulary.
+        left = int((scores > -math.inf).sum(-1).max())
+        if left < scores.shape[-1]:
+            candidates, order = torch.topk(scores, left, dim=-1)
+            candidates, order = candidates.flip(-1), order.flip(-1)
+        else:
+            candidates, order = torch.sort(scores, descending=False, stable=True)
+        cumulative = candidates.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative <= 1 - rows.top_p
         remove[:, -1] = False  # keep at least one token
-        remove &= column([s.top_p < 1 for s in settings], torch.bool)
-        scores = scores.masked_fill(remove.scatter(1, order, remove), -math.inf)
+        remove &= rows.p_on
+        scores = scores.scatter(1, order, candidates.masked_fill(remove, -math.inf))
     return scores.softmax(dim=-1)
 
 
@@ -188,11 +218,12 @@ def _sample_rows(model, device, contexts: list[list[int]], stop_ids: list[tuple[
         for row, ids in enumerate(contexts):
             seen[row, torch.tensor([i for i in ids if i < vocab], dtype=torch.long, device=device)] = True
 
+    rows = _RowSettings(settings, out.logits.shape[-1], device)
     new: list[list[int]] = [[] for _ in range(n)]
     done = [False] * n
     active = list(range(n))  # the original row of each batch row
     while True:
-        probs = _next_token_probs(out.logits[:, -1, :].float(), seen, [settings[r] for r in active])
+        probs = _next_token_probs(out.logits[:, -1, :].float(), seen, rows)
         tokens = _draw(probs, [generators[r] for r in active])
         for row, token in zip(active, tokens.tolist()):
             if not done[row]:  # a finished row still in the batch (cache not prunable) is ignored
@@ -206,7 +237,7 @@ def _sample_rows(model, device, contexts: list[list[int]], stop_ids: list[tuple[
             past.batch_select_indices(index)
             tokens, attention_mask, lengths = tokens[index], attention_mask[index], lengths[index]
             seen = None if seen is None else seen[index]
-            active = [active[i] for i in keep]
+            rows, active = rows.select(index), [active[i] for i in keep]
         if seen is not None:
             seen.scatter_(1, tokens[:, None].clamp(max=seen.shape[1] - 1), True)
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=-1)
@@ -513,14 +544,17 @@ class HFCausalLM(LM):
                 texts.append(text)
             return texts
 
-        # Batches are bucketed by prompt length as log-likelihood batches are; longest prompts first so an
-        # out-of-memory shows up at once.
+        # Longest prompts first so an out-of-memory shows up at once. Greedy batches are cut where a prompt is under
+        # 90% of its batch's longest (as before: same batches, same tokens); sampled ones are consecutive requests by
+        # length, as log-likelihood batches are: decoding, not the prompt's padding, is most of their time.
         order = sorted(range(len(jobs)), key=lambda i: (jobs[i].batch_key(i), -len(jobs[i].context)))
-        bucket = dict(zip(order, _length_buckets([(jobs[i].batch_key(i), len(jobs[i].context)) for i in order])))
+        slack = {key: 0.0 if key == ("sampled",) else 0.9 for key in {jobs[i].batch_key(i) for i in order}}
+        bucket = dict(zip(order, _length_buckets([(jobs[i].batch_key(i), len(jobs[i].context)) for i in order],
+                                                 slack=slack)))
         return self._in_batches("generate_until", [[i] for i in order], run, disable_tqdm,
                                 key=lambda unit: bucket[unit[0]])
 
-    def _job(self, context: str, gen_kwargs: dict) -> "_GenerationJob":
+    def _job(self, context: str, gen_kwargs: dict) -> _GenerationJob:
         until = gen_kwargs.get("until") or []
         until = [until] if isinstance(until, str) else list(until)
         cap = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))

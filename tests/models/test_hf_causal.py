@@ -420,28 +420,35 @@ MIXED_SAMPLED = [
 
 
 def test_sampling_probabilities_are_transformers_processors_row_by_row():
-    from lm_eval_ja.models.hf_causal import _next_token_probs, _Sampling
     from transformers.generation import logits_process as lp
+
+    from lm_eval_ja.models.hf_causal import _next_token_probs, _Sampling
 
     torch.manual_seed(0)
     vocab = 300
     scores = torch.randn(5, vocab) * 3
     ids = torch.randint(0, vocab, (5, 40))
-    settings = [_Sampling(0.7, 50, 1.0, 1.0), _Sampling(1.0, 0, 0.9, 1.3), _Sampling(1.5, 7, 0.5, 0.8),
-                _Sampling(1.0, 1, 1.0, 1.0), _Sampling(0.3, 400, 0.95, 1.1)]
     seen = torch.zeros(5, vocab, dtype=torch.bool)
     seen.scatter_(1, ids, True)
-    got = _next_token_probs(scores.clone(), seen, settings)
-    for row, s in enumerate(settings):
-        processors = lp.LogitsProcessorList([lp.RepetitionPenaltyLogitsProcessor(s.repetition_penalty)])
-        if s.temperature != 1:
-            processors.append(lp.TemperatureLogitsWarper(s.temperature))
-        if s.top_k:
-            processors.append(lp.TopKLogitsWarper(s.top_k))
-        if s.top_p < 1:
-            processors.append(lp.TopPLogitsWarper(s.top_p))
-        expected = processors(ids[row:row + 1], scores[row:row + 1].clone()).softmax(-1)[0]
-        assert torch.equal(got[row], expected), row
+    kth = scores[4].topk(40).values[-1]
+    scores[4, (scores[4] < kth).nonzero()[:2, 0]] = kth  # ties at row 4's 40th score: top-k keeps all three
+    full_sort = [_Sampling(0.7, 50, 1.0, 1.0), _Sampling(1.0, 0, 0.9, 1.3), _Sampling(1.5, 7, 0.5, 0.8),
+                 _Sampling(1.0, 1, 1.0, 1.0), _Sampling(0.3, 400, 0.95, 1.1)]
+    top_k_first = [_Sampling(0.7, 50, 0.9, 1.0), _Sampling(1.0, 3, 0.99, 1.3), _Sampling(1.5, 7, 0.5, 0.8),
+                   _Sampling(1.0, 20, 1.0, 1.0), _Sampling(0.3, 40, 0.8, 1.1)]
+    for settings in (full_sort, top_k_first):
+        got = _next_token_probs(scores.clone(), seen, settings)
+        for row, s in enumerate(settings):
+            processors = lp.LogitsProcessorList([lp.RepetitionPenaltyLogitsProcessor(s.repetition_penalty)])
+            if s.temperature != 1:
+                processors.append(lp.TemperatureLogitsWarper(s.temperature))
+            if s.top_k:
+                processors.append(lp.TopKLogitsWarper(s.top_k))
+            if s.top_p < 1:
+                processors.append(lp.TopPLogitsWarper(s.top_p))
+            expected = processors(ids[row:row + 1], scores[row:row + 1].clone()).softmax(-1)[0]
+            assert torch.equal(got[row] > 0, expected > 0), (settings, row)  # the same tokens are kept
+            torch.testing.assert_close(got[row], expected, rtol=1e-6, atol=1e-7)
     # Without a penalty anywhere no token mask is needed.
     plain = [_Sampling(0.7, 50, 0.9, 1.0)] * 2
     assert torch.equal(_next_token_probs(scores[:2], None, plain), _next_token_probs(scores[:2], seen[:2] & False,
@@ -513,7 +520,7 @@ def test_sampled_rows_are_their_own_alone_in_a_batch_and_across_runs(reference_l
     monkeypatch.setattr(lm, "_batch_size", 8)
     first = lm.generate_until(requests, disable_tqdm=True)
     assert first == lm.generate_until(requests, disable_tqdm=True)
-    assert max(sizes) > 1  # sampled requests of other seeds and settings shared a batch
+    assert sizes == [8, 8]  # one batch: other prompt lengths, seeds, settings and stops
     monkeypatch.setattr(lm, "_batch_size", 1)
     assert lm.generate_until(requests, disable_tqdm=True) == first
 
