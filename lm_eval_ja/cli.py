@@ -64,6 +64,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                    "default: $LM_EVAL_JA_DATA_DIR, else download")
     p.add_argument("--seed", type=int, default=42, help="seed of the shuffle and few-shot draws (reference: 42)")
     p.add_argument("--include_builtin", action="store_true", help="also allow lm-eval's built-in tasks")
+    p.add_argument("--confirm_run_unsafe_code", action="store_true",
+                   help="run model-written code (code tasks) even where no isolating sandbox is available (lm-eval's "
+                   "flag); recorded in result.json")
     p.add_argument("--verbose", action="store_true", help="log at debug level (per-document records: --log_samples)")
 
 
@@ -98,7 +101,8 @@ def _chat_flags(g) -> None:
                    help="the judge's model_args, e.g. model=gpt-4o-2024-08-06 or "
                    "model=NAME,base_url=http://127.0.0.1:8000/v1/chat/completions,num_concurrent=8")
     g.add_argument("--num_samples", type=int, default=None,
-                   help="answers per question (default: the task's protocol's, else 1)")
+                   help="answers per question, or completions per problem of a code task (default: the task's "
+                   "protocol's, else 1)")
     g.add_argument("--num_judgments", type=int, default=None,
                    help="judgments per answer (default: the task's protocol's, else 1)")
     g.add_argument("--max_gen_toks", type=int, default=None,

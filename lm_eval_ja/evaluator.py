@@ -60,6 +60,8 @@ class RunConfig:
     think_tags: tuple[str, str] = ("<think>", "</think>")
     #: the judge of judged tasks (model, redacted args, judgments per answer): part of the run's identity
     judge: dict[str, Any] | None = None
+    #: run model-written code without an isolating sandbox (lm-eval's --confirm_run_unsafe_code)
+    confirm_run_unsafe_code: bool = False
     #: the SYSTEM_PROMPT environment variable (the 0.6 prompt's system prompt, as in the reference), if set
     system_prompt_env: str | None = field(default_factory=lambda: os.environ.get("SYSTEM_PROMPT"))
 
@@ -86,9 +88,15 @@ def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None, judg
 
         description = (cfg.description_dict or {}).get(name)
         return JaTask({"task": name, "metadata": metadata}, facts=facts, description_override=description,
-                      documents=documents, judging=judging)
+                      documents=documents, judging=judging, run_options=run_options(cfg))
     loaded = task_manager(cfg.include_builtin, metadata).load([name])
     return loaded["tasks"][name] if name in loaded["tasks"] else next(iter(loaded["tasks"].values()))
+
+
+def run_options(cfg: RunConfig) -> dict[str, Any]:
+    """What a task's requests and scorer may read of the run (``task.run_options``): samples per document, the seed,
+    whether code may run without a sandbox."""
+    return {"num_samples": cfg.num_samples, "seed": cfg.seed, "confirm_run_unsafe_code": cfg.confirm_run_unsafe_code}
 
 
 def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, judging=None) -> tuple[dict, dict]:

@@ -140,6 +140,8 @@ def run_config(cfg, done: list, data_sources: dict[str, Any], judge: dict | None
            if judge is not None else {}),
         **({"SYSTEM_PROMPT": cfg.system_prompt_env} if cfg.system_prompt_env is not None else {}),
         **({"warnings": list(warnings)} if warnings else {}),
+        **({"confirm_run_unsafe_code": True} if getattr(cfg, "confirm_run_unsafe_code", False) else {}),
+        **({"num_samples": cfg.num_samples} if judge is None and getattr(cfg, "num_samples", None) else {}),
         **cfg.extra,
     }
     return config

@@ -47,6 +47,9 @@ def check_flags(args: argparse.Namespace) -> None:
         raise UserError("--provide_description is not supported (the reference rejected it too); drop it.")
     if args.bootstrap_iters < 0:
         raise UserError(f"--bootstrap_iters {args.bootstrap_iters} is negative; give 0 (no bootstrap stderr) or more.")
+    for flag in ("num_samples", "num_judgments", "max_gen_toks"):
+        if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
+            raise UserError(f"--{flag} {getattr(args, flag)} is not a positive integer.")
     if args.check_integrity or args.decontamination_ngrams_path:
         print("note: --check_integrity / --decontamination_ngrams_path have no effect in lm-eval-ja", file=sys.stderr)
 
@@ -58,15 +61,23 @@ def check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> tuple[str, s
     if not args.apply_chat_template:
         raise UserError(f"{tasks[0]} is answered as a chat: pass --apply_chat_template (the model's chat template "
                         "is applied; API chat models use their server's).")
-    for flag in ("num_samples", "num_judgments", "max_gen_toks"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise UserError(f"--{flag} {getattr(args, flag)} is not a positive integer.")
     tags = tuple(t.strip() for t in args.think_tags.split(","))
     if len(tags) != 2 or not all(tags):
         raise UserError(f"--think_tags {args.think_tags!r} is not an opening and a closing tag, e.g. <think>,</think>.")
     check_judge_args(args.judge_model, args.judge_model_args)
     split_model_args(args.judge_model_args)
     return tags[0], tags[1]
+
+
+def check_requirements(cfg: RunConfig) -> None:
+    """What each selected task needs from the machine (a sandbox for code), before anything is loaded."""
+    from lm_eval_ja.benchmarks import registry
+    from lm_eval_ja.evaluator import run_options
+
+    for name in cfg.selection.names:
+        resolved = registry.resolve(name)
+        if resolved is not None and resolved.benchmark.requirements is not None:
+            resolved.benchmark.requirements(run_options(cfg))
 
 
 @dataclass
@@ -103,11 +114,13 @@ class Run:
             description_dict=description_dict, seed=args.seed, data_dir=args.data_dir, log_samples=args.log_samples,
             apply_chat_template=args.apply_chat_template, system_instruction=args.system_instruction,
             fewshot_as_multiturn=args.fewshot_as_multiturn, verbose=args.verbose,
-            include_builtin=args.include_builtin, argv=argv)
+            include_builtin=args.include_builtin, argv=argv, num_samples=args.num_samples,
+            confirm_run_unsafe_code=args.confirm_run_unsafe_code)
+        check_requirements(cfg)
         run = cls(args, cfg, chat_tasks=request_kinds(selection.names).get("chat", []))
         if run.chat_tasks:
             cfg.think_tags = check_chat_flags(args, run.chat_tasks)
-            cfg.num_samples, cfg.max_gen_toks = args.num_samples, args.max_gen_toks
+            cfg.max_gen_toks = args.max_gen_toks
             # --num_samples / --num_judgments may grow at the same path (what is missing is computed): not identity
             cfg.judge = {"model": args.judge_model or "openai-chat-completions",
                          "model_args": redact_model_args(args.judge_model_args)}

@@ -72,7 +72,7 @@ class JaTask(ConfigurableTask):
 
     def __init__(self, config: dict[str, Any] | None = None, facts: ModelFacts | None = None,
                  description_override: str | None = None, documents: Documents | None = None, judging=None,
-                 **kwargs):
+                 run_options: dict[str, Any] | None = None, **kwargs):
         given = dict(config or {})
         given.pop("class", None)
         name = given["task"]
@@ -95,6 +95,8 @@ class JaTask(ConfigurableTask):
         self.data_files: list[str] = []
         self._documents = documents  # already read and checked (the preflight), else read in download()
         self.judging = judging  # the judge and its settings, for judged tasks (lm_eval_ja.scorers.judge.JudgeSettings)
+        #: what the run says to requests and scorers (lm_eval_ja.evaluator.run_options): num_samples, seed, ...
+        self.run_options = dict(run_options or {})
         self.extra_data: dict[str, list[dict[str, Any]]] = {}
         self._scored: dict[str, dict[str, Any]] = {}
         if self.spec.prompt_style == "lm-eval":

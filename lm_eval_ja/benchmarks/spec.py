@@ -196,6 +196,9 @@ class Benchmark:
     judged: bool = False
     #: two runs' answers can be compared by a judge (``lm-eval-ja pairwise``)
     pairwise: PairwiseJudging | None = None
+    #: ``run_options -> None``: what the task needs from the machine, checked before the model loads (a sandbox to
+    #: run code in); raises a UserError saying what is missing and how to proceed
+    requirements: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def label(self) -> str:
