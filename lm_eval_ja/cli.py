@@ -146,19 +146,26 @@ def pairwise(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     args = p.parse_args(argv)
+    pw.check_resamples(args.resamples)  # before any judge call
     for path in (args.a, args.b):
         if not Path(path).is_file():
             raise UserError(f"{path}: no such result file; pass the result.json of two runs with --log_samples.")
     pw.comparable_tasks(Path(args.a), Path(args.b))
-    files = resolve_output(args.output_path)
-    store = None
-    if files is not None:
-        from lm_eval_ja.store import ResponseStore
+    files, store = resolve_output(args.output_path), None
+    try:
+        if files is not None:
+            from lm_eval_ja.store import ResponseStore
 
-        store = ResponseStore(files.store)
-    judge = build_judge(args.judge_model, args.judge_model_args, store)
-    outcomes = pw.compare_runs(Path(args.a), Path(args.b), judge, args.data_dir)
-    summary = pw.summarize(outcomes, seed=args.seed, resamples=args.resamples)
+            store = ResponseStore(files.store)
+        judge = build_judge(args.judge_model, args.judge_model_args, store)
+        outcomes = pw.compare_runs(Path(args.a), Path(args.b), judge, args.data_dir)
+        summary = pw.summarize(outcomes, seed=args.seed, resamples=args.resamples)
+    except UserError:  # refused: leave no empty folder or store behind
+        if store is not None:
+            store.close()
+        if files is not None:
+            files.discard_if_empty()
+        raise
     print(pw.to_markdown(summary, args.a, args.b))
     if files is not None:
         write_json_atomic(files.result, {
@@ -191,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         return run(args, argv)
     except UserError as exc:
-        if distributed.is_main_process():  # every rank checks the same input; one line says what is wrong
+        # every rank checks the same input; one line says what is wrong (and a stray launcher variable is said too)
+        if distributed.is_main_process() or distributed.launch_problem():
             print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

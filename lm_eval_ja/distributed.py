@@ -7,6 +7,9 @@ rank every ``world_size``-th document (``lm.rank`` / ``lm.world_size``), and gat
 rank 0 through the model's :meth:`Collectives.all_gather` / :meth:`Collectives.gather_object` /
 :meth:`Collectives.barrier`, which ``hf-causal`` exposes. Rank 0 alone writes result.json and the sample logs;
 every rank keeps its own responses (``*.responses.rank<N>.jsonl``) so each resumes its share.
+
+``WORLD_SIZE`` above 1 without the rest of a launcher's variables (``RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) is
+refused by :func:`start` (:func:`check_launch`) with one line naming what is missing, before torch is asked.
 """
 
 from __future__ import annotations
@@ -15,11 +18,24 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from lm_eval_ja.errors import UserError
+
+
+#: what a launcher (torchrun, accelerate launch) sets in every process it starts, besides WORLD_SIZE
+LAUNCHER_VARIABLES = ("RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:  # refused by check_launch(); until then (error reporting) a plain process
+        return default
+
 
 def launched() -> tuple[int, int, int]:
-    """(rank, world size, local rank) as the launcher set them; (0, 1, 0) for a plain process."""
-    env = os.environ
-    return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", env.get("RANK", 0)))
+    """(rank, world size, local rank) as the launcher set them; (0, 1, 0) for a plain process. Never raises."""
+    rank = _int("RANK", 0)
+    return rank, _int("WORLD_SIZE", 1), _int("LOCAL_RANK", rank)
 
 
 def is_main_process() -> bool:
@@ -27,9 +43,49 @@ def is_main_process() -> bool:
     return launched()[0] == 0
 
 
+def launch_problem() -> str | None:
+    """What is wrong with the launch environment, as one sentence naming the fix; None when torch can join it.
+
+    ``WORLD_SIZE`` above 1 means data parallelism, which needs what a launcher sets in every process (``RANK``,
+    ``MASTER_ADDR``, ``MASTER_PORT``; ``LOCAL_RANK`` defaults to ``RANK``); ``WORLD_SIZE`` left in the environment
+    of a plain process is the usual cause.
+    """
+    env = os.environ
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT"):
+        value = env.get(name)
+        if value is not None and not value.strip().isdigit():
+            return (f"{name}={value!r} is not a non-negative integer; start data-parallel runs with torchrun or "
+                    "accelerate launch, which set it, or unset it for one process.")
+    world = int(env.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    missing = [name for name in LAUNCHER_VARIABLES if not env.get(name, "").strip()]
+    if missing:
+        names = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
+        return (f"WORLD_SIZE={world} is set but {names} {'is' if len(missing) == 1 else 'are'} not: a data-parallel "
+                "run needs the variables torchrun / accelerate launch set in every process (e.g. torchrun "
+                f"--nproc_per_node {world} main.py ...); for one process, unset WORLD_SIZE.")
+    rank = int(env["RANK"])
+    if rank >= world:
+        return (f"RANK={rank} is not below WORLD_SIZE={world}; start data-parallel runs with torchrun or accelerate "
+                "launch, which set both.")
+    return None
+
+
+def check_launch() -> None:
+    """Refuse a launch environment torch could not join: one :class:`UserError` line, not torch's traceback."""
+    problem = launch_problem()
+    if problem is not None:
+        raise UserError(problem)
+
+
 def start() -> "Collectives":
-    """Join the launcher's process group (idempotent); one process without a launcher."""
-    rank, world, local_rank = launched()
+    """Join the launcher's process group (idempotent); one process without a launcher.
+
+    The launch environment is checked first (:func:`check_launch`).
+    """
+    check_launch()
+    _, world, local_rank = launched()
     if world <= 1:
         return Collectives(0, 1)
     import torch

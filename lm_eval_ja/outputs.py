@@ -2,7 +2,9 @@
 
 ``--output_path`` names result.json; an existing folder or a path ending in ``/`` means ``result.json`` inside it
 (as lm-eval does). Beside it: ``<stem>.samples.<task>.jsonl`` (``--log_samples``) and ``<stem>.responses.jsonl``
-(every model response, for resuming). :func:`resolve_output` creates the folder and proves it writable;
+(every model response, for resuming). :func:`resolve_output` creates the folder and proves it writable, and
+records the folders it created: a run refused afterwards, before it wrote anything, calls
+:meth:`RunFiles.discard_if_empty` so that it leaves no new empty folder behind;
 :func:`claim` applies the overwrite policy: the same run at the same path resumes, another run there is refused
 (saying what differs) unless ``--overwrite``, which also removes that run's sample files and store. Files are
 written atomically with the usual 0644 permissions; temporary files a kill left behind are removed.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +27,8 @@ _TMP_SUFFIX = ".tmp"
 @dataclass(frozen=True)
 class RunFiles:
     result: Path
+    #: the folders :func:`resolve_output` created for this run, deepest first (:meth:`discard_if_empty` removes them)
+    created: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def folder(self) -> Path:
@@ -44,6 +48,32 @@ class RunFiles:
         for p in stale:
             p.unlink(missing_ok=True)
         return stale
+
+    def discard_if_empty(self) -> list[Path]:
+        """Undo :func:`resolve_output` for a run refused before it wrote anything; returns what was removed.
+
+        Removes the folders it created (deepest first) as long as they are empty, after removing this run's
+        response stores in them that hold nothing but their header (opened, never written to). A folder that holds
+        anything else — a result, a sample log, a stored response, anyone's file — is kept, and so are its parents.
+        Folders that existed before are never touched.
+        """
+        from lm_eval_ja.store import is_empty_store, rank_paths
+
+        removed: list[Path] = []
+        for folder in self.created:
+            if not folder.is_dir():
+                continue
+            if folder == self.folder:
+                for store in rank_paths(self.store):
+                    if is_empty_store(store):
+                        store.unlink()
+                        removed.append(store)
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: something was written there
+                break
+            removed.append(folder)
+        return removed
 
     def existing(self) -> list[Path]:
         """This run's files on disk: result.json, sample logs, store (every data-parallel rank's)."""
@@ -70,6 +100,11 @@ def resolve_output(output_path: str | None) -> RunFiles | None:
         return None
     path = files.result
     folder = path.parent
+    missing = []
+    for p in [folder, *folder.parents]:
+        if p.exists() or p.is_symlink():
+            break
+        missing.append(p)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -79,11 +114,13 @@ def resolve_output(output_path: str | None) -> RunFiles | None:
     except OSError as exc:
         raise UserError(f"--output_path {output_path}: cannot create the folder {folder} ({exc.strerror}); choose "
                         "another --output_path.") from None
+    files = replace(files, created=tuple(missing))
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
+        files.discard_if_empty()
         raise UserError(f"--output_path {output_path}: the folder {folder} is not writable ({exc.strerror}); choose "
                         "another --output_path.") from None
     files.remove_stale_temporaries()

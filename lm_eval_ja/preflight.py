@@ -29,6 +29,8 @@ def check_data(selection: Selection, data_dir: str | None, say=print) -> dict[st
             continue
         documents = load_documents(task.name, resolved.benchmark, data_dir)
         check_num_fewshot(task.name, resolved.benchmark, len(documents.pool), task.num_fewshot)
+        if resolved.benchmark.check_documents is not None:
+            resolved.benchmark.check_documents(task.name, resolved, documents)
         out[task.name] = documents
     if out:
         say(f"checked the data of {len(out)} task(s): {sum(len(d.evaluated) for d in out.values())} documents",

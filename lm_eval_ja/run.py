@@ -65,7 +65,7 @@ def check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> tuple[str, s
     if len(tags) != 2 or not all(tags):
         raise UserError(f"--think_tags {args.think_tags!r} is not an opening and a closing tag, e.g. <think>,</think>.")
     check_judge_args(args.judge_model, args.judge_model_args)
-    split_model_args(args.judge_model_args)
+    split_model_args(args.judge_model_args, "--judge_model_args")
     return tags[0], tags[1]
 
 
@@ -184,11 +184,18 @@ class Run:
         from lm_eval_ja.preflight import check_data
 
         dp = distributed.start()
-        self.claim_outputs(dp)
-        documents = check_data(self.cfg.selection, self.args.data_dir)
-        self.open_store(dp)
-        self.build_judge(dp)
-        lm = self.load_model(dp)
+        try:
+            self.claim_outputs(dp)
+            documents = check_data(self.cfg.selection, self.args.data_dir)
+            self.open_store(dp)
+            self.build_judge(dp)
+            lm = self.load_model(dp)
+        except UserError:  # refused before anything was computed: leave no empty folder or store behind
+            if self.store is not None:
+                self.store.close()
+            if self.files is not None and dp.rank == 0:
+                self.files.discard_if_empty()
+            raise
         result, _ = evaluate_tasks(lm, self.cfg, on_task_done=self.save if dp.rank == 0 else None,
                                    documents=documents, judging=self.judging)
         distributed.finish()

@@ -2,8 +2,10 @@
 
 :class:`ResponseStore` is an append-only JSON Lines file (no pickle: a store is data, never code). Each line is
 ``{"key": ..., "value": ...}`` where the key is the sha256 of the model fingerprint, the request type and the
-request's arguments, so one store may hold several models' responses and never hands one model another's. A line
-cut by a kill is ignored when the store is read.
+request's arguments, so one store may hold several models' responses and never hands one model another's. It is
+read with :func:`lm_eval_ja.jsonl.read_jsonl`: a last line cut by a kill is ignored (that response is computed
+again, and the cut bytes are removed from the file before anything is appended); anything else wrong — a second
+store header mid-file (two stores joined), a damaged line in the middle, a folder — is refused with file and line.
 
 :class:`StoredLM` wraps any lm-eval model (``hf-causal``, lm-eval's ``hf``, API models): requests already in the
 store are answered from it, the rest go to the model, whose cache hook appends each response the moment the model
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.jsonl import read_jsonl
 from lm_eval_ja.modelargs import parse_model_args, redacted
 
 #: The request types lm-eval's evaluator sends to a model.
@@ -63,6 +66,15 @@ def rank_paths(path: str | os.PathLike) -> list[Path]:
     return [path, *sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))]
 
 
+def is_empty_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a response store file holding nothing but its header (opened, never written to)."""
+    path = Path(path)
+    try:
+        return path.is_file() and path.read_bytes() == (json.dumps(_MAGIC) + "\n").encode("utf-8")
+    except OSError:
+        return False
+
+
 class ResponseStore:
     """An append-only JSON Lines store of responses (see the module docstring).
 
@@ -75,35 +87,54 @@ class ResponseStore:
         self._values: dict[str, Any] = {}
         for file in rank_paths(path):
             if file.exists():
-                self._load(file)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._fh = self.path.open("a", encoding="utf-8")
+                cut_offset = self._load(file)
+                if file == self.path and cut_offset is not None:
+                    _truncate(file, cut_offset)  # the next response starts on a line of its own
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self._fh = self.path.open("a", encoding="utf-8")
+            if not new and not _ends_a_line(self.path):  # a whole last line whose newline a kill kept from disk
+                self._fh.write("\n")
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot write the response store there ({exc.strerror}); give another "
+                            "path (--use_cache, or --output_path for the store beside the result).") from None
         if new:
             self._write(_MAGIC)
 
-    def _load(self, path: Path) -> None:
+    def _load(self, path: Path) -> int | None:
+        """Read one rank's store file; returns the byte offset of a cut last line (None when it ends cleanly)."""
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, not a response store file; give a file path (e.g. "
+                            f"{path / 'responses.jsonl'}).")
         with path.open("rb") as fh:
             head = fh.read(16)
         if head.startswith(b"SQLite format 3"):
             raise UserError(f"{path} is an SQLite cache of an older lm-eval-ja or of lm-eval; lm-eval-ja's response "
                             "store is a JSON Lines file: give another path (or delete that file).")
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().split("\n")
-        try:
-            header = json.loads(lines[0]) if lines[0].strip() else _MAGIC
-        except json.JSONDecodeError:
-            header = None
-        if header != _MAGIC:
-            raise UserError(f"{path} is not an lm-eval-ja response store; give another path (or delete that file).")
-        for line in lines[1:]:
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:  # the last line, cut by a kill: that response is computed again
-                continue
+        header = json.dumps(_MAGIC).encode("utf-8")
+        with path.open("rb") as fh:
+            first = fh.readline(len(header) + 2)
+        if not (first.rstrip(b"\r\n") == header or (not first.endswith(b"\n") and header.startswith(first))):
+            # (an empty file, or one whose only line, the header, was cut by a kill, is an empty store)
+            raise UserError(f"{path} is not an lm-eval-ja response store (its first line is not the store header); "
+                            "give another path (or delete that file).")
+        fix = "give another path (or delete that file: its responses are then computed again)."
+        lines = read_jsonl(path, "response store", fix)
+        rows = lines.rows[1:] if lines.rows and lines.rows[0].number == 1 else lines.rows
+        if lines.cut not in (None, 1) and not lines.cut_bytes.startswith(b'{"key": "'[:len(lines.cut_bytes)]):
+            raise UserError(f"{path} line {lines.cut} is not a stored response (nor the start of one cut by a kill); "
+                            f"{fix}")
+        for row in rows:
+            entry = row.value
+            if entry == _MAGIC:
+                raise UserError(f"{path} line {row.number} is a second store header: two stores were joined into "
+                                f"one file; {fix}")
+            if not isinstance(entry, dict) or set(entry) != {"key", "value"} or not isinstance(entry["key"], str):
+                raise UserError(f"{path} line {row.number} is not a stored response ({{\"key\": ..., \"value\": "
+                                f"...}}); {fix}")
             self._values[entry["key"]] = entry["value"]
+        return lines.cut_offset
 
     def _write(self, entry: dict) -> None:
         self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -125,6 +156,18 @@ class ResponseStore:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
+def _truncate(path: Path, offset: int) -> None:
+    """Cut ``path`` back to ``offset`` bytes (drop the partial line a kill left at its end)."""
+    with path.open("r+b") as fh:
+        fh.truncate(offset)
 
 
 def _restore(kind: str, value: Any) -> Any:

@@ -24,13 +24,19 @@ def main_argv(out, *extra, tasks=TASKS, limit="9", model="hf-causal"):
             "--output_path", str(out), *extra]
 
 
+#: One thread per process in every layout: a float reduction's order follows the thread count (and, unpinned, the
+#: machine's load), so one process and two are only comparable byte for byte with the same threads per process.
+THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def one_process(argv, **kw):
-    return subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, **kw)
+    env = {**os.environ, **THREADS}
+    return subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True, **kw)
 
 
 def two_processes(argv, popen=False, **kw):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *argv]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **THREADS}
     if popen:
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, **kw)
@@ -70,8 +76,44 @@ def test_one_process_has_rank_0_of_1(monkeypatch):
     assert shard(7, 1, 3) == [1, 4] and shard(7, 0, 1) == list(range(7))
 
 
+@pytest.mark.parametrize("env, missing", [
+    ({"WORLD_SIZE": "2"}, "RANK, MASTER_ADDR and MASTER_PORT are not"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR and MASTER_PORT are not"),
+    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1"}, "MASTER_PORT is not"),
+])
+def test_world_size_left_without_a_launcher_is_one_line_naming_what_is_missing(monkeypatch, env, missing):
+    from lm_eval_ja.distributed import start
+
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(UserError) as err:
+        start()  # before torch is asked (its ValueError "RANK expected" was a traceback)
+    message = str(err.value)
+    assert message.startswith(f"WORLD_SIZE=2 is set but {missing}: ") and "torchrun / accelerate launch" in message
+    assert message.endswith("for one process, unset WORLD_SIZE.")
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(UserError, match=r"^WORLD_SIZE='two' is not a non-negative integer"):
+        start()
+    assert launched()[1] == 1  # launched() itself never raises (the CLI asks it while reporting an error)
+
+
+@needs_shared
+def test_a_run_with_world_size_left_set_fails_with_one_error_line(tmp_path, monkeypatch, capsys):
+    from lm_eval_ja.cli import main
+
+    for var in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(main_argv(tmp_path / "out" / "result.json", limit="1")[1:]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: WORLD_SIZE=2 is set but RANK, MASTER_ADDR and MASTER_PORT are not") and \
+        err.count("\n") == 1 and "Traceback" not in err, err
+
+
 def test_data_parallel_refuses_a_model_spread_over_gpus(monkeypatch):
-    from lm_eval_ja.models.hf_causal import settings
+    from lm_eval_ja.models.hf_settings import settings
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(UserError, match=r"^device_map=auto spreads one model over several GPUs, but 2 processes"):
@@ -81,6 +123,8 @@ def test_data_parallel_refuses_a_model_spread_over_gpus(monkeypatch):
 
 @needs_shared
 def test_two_processes_write_one_result_equal_to_one_process(tmp_path):
+    # The promise: with --batch_size 1 (the default) and the same threads per process, N processes compute every
+    # request exactly as one process does, so result.json's numbers and the sample logs are byte-identical.
     one = one_process(main_argv(tmp_path / "one" / "result.json", "--log_samples"))
     assert one.returncode == 0, one.stderr
     out = tmp_path / "two" / "result.json"

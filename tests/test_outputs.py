@@ -70,3 +70,29 @@ def test_atomic_writes_are_readable_by_everyone(tmp_path):
         os.umask(old)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_a_refused_run_leaves_no_new_empty_folder(tmp_path):
+    from lm_eval_ja.store import ResponseStore
+
+    # folders resolve_output created, with only an opened (empty) store in them: all removed again
+    files = resolve_output(str(tmp_path / "a" / "b" / "result.json"))
+    assert files.created == (tmp_path / "a" / "b", tmp_path / "a")
+    ResponseStore(files.store).close()
+    assert files.discard_if_empty() == [files.store, tmp_path / "a" / "b", tmp_path / "a"]
+    assert sorted(tmp_path.iterdir()) == []
+    # a folder that existed before is never removed, even when empty
+    (tmp_path / "old").mkdir()
+    files = resolve_output(str(tmp_path / "old" / "result.json"))
+    assert files.created == () and files.discard_if_empty() == [] and (tmp_path / "old").is_dir()
+    # a folder that holds something (a stored response, a result) is kept, and so are its parents
+    files = resolve_output(str(tmp_path / "c" / "d" / "result.json"))
+    store = ResponseStore(files.store)
+    store.put("k", 1.0)
+    store.close()
+    assert files.discard_if_empty() == [] and files.store.exists()
+    files = resolve_output(str(tmp_path / "e" / "f" / "result.json"))
+    (tmp_path / "e" / "note.txt").write_text("someone's")
+    assert files.discard_if_empty() == [tmp_path / "e" / "f"] and (tmp_path / "e" / "note.txt").exists()
+    # what was created is bookkeeping: it takes no part in comparing two runs' files
+    assert RunFiles(tmp_path / "result.json") == files.__class__(tmp_path / "result.json", created=(tmp_path,))

@@ -9,6 +9,7 @@ import pytest
 
 from lm_eval_ja import pairwise as pw
 from lm_eval_ja.cli import main
+from lm_eval_ja.errors import UserError
 from tests.conftest import DATA, needs_shared
 
 
@@ -33,6 +34,56 @@ def test_summary_by_hand():
     assert overall["win_rate_adjusted"] == pytest.approx(2.5 / 5)
     assert pw.summarize(outcomes, seed=3, resamples=2000) == summary  # deterministic for a seed
     assert "| t1 | 2 | 1 | 1 | 1 | 0.500 | 0.625 |" in pw.to_markdown(summary, "a", "b")
+
+
+@pytest.mark.parametrize("resamples", [0, -1])
+def test_resamples_below_one_is_refused_in_one_line(resamples):
+    outcomes = [pw.Outcome("t1", 0, 0, "win", ("A", "B"))]
+    with pytest.raises(UserError, match=rf"^--resamples {resamples}: the bootstrap needs at least 1 resample"):
+        pw.summarize(outcomes, resamples=resamples)  # was an IndexError
+    with pytest.raises(UserError):
+        pw.check_resamples(resamples)
+    assert pw.summarize(outcomes, resamples=1)["overall"]["ci_low"] == 1.0
+
+
+def _row(i, answers=("a1", "a2")):
+    return {"doc_id": i, "doc": {"id": i, "turns": ["Q1", "Q2"]},
+            "samples": [{"turns": [{"answer": a} for a in answers]}]}
+
+
+def _log(path, rows, tail=b""):
+    path.write_bytes(b"".join(json.dumps(r, ensure_ascii=False).encode("utf-8") + b"\n" for r in rows) + tail)
+    return path
+
+
+def test_sample_logs_read_with_one_rule(tmp_path):
+    notes = []
+    full = pw._answers(_log(tmp_path / "ok.jsonl", [_row(1), _row(2, ("答え", "二"))]), notes.append)
+    assert [a for _, a in full.values()] == [["a1", "a2"], ["答え", "二"]] and notes == []
+    # a log cut mid-line (mid-character even; was a UnicodeDecodeError): that question is left out with a note
+    cut = json.dumps(_row(3, ("東京",)), ensure_ascii=False).encode("utf-8")[:-9]
+    path = _log(tmp_path / "cut.jsonl", [_row(1), _row(2)], cut)
+    assert len(pw._answers(path, notes.append)) == 2
+    assert notes == [f"note: {path} line 3 is cut short (the file was damaged after it was written); that question "
+                     "is left out of the comparison."]
+
+
+@pytest.mark.parametrize("tail, rows_after, message", [
+    (b'{"doc_id": 3, "doc": {"id": "\xe6\x9d', True, r"bad\.jsonl line 2 is not valid UTF-8 \(byte 30 of the line\)"),
+    (b'{"doc_id": 3, "do', True, r"bad\.jsonl line 2 is not valid JSON \(.*\): this sample log is damaged in the "
+                                 r"middle or two files were joined; rerun that task with --log_samples"),
+    (b'{"doc_id": 3}', True, r"bad\.jsonl line 2 is not a chat task's sample"),
+])
+def test_a_damaged_sample_log_is_refused_with_file_and_line(tmp_path, tail, rows_after, message):
+    path = _log(tmp_path / "bad.jsonl", [_row(1)], tail + b"\n")
+    if rows_after:
+        with path.open("ab") as fh:
+            fh.write(json.dumps(_row(4)).encode("utf-8") + b"\n")
+    with pytest.raises(UserError, match=message) as err:
+        pw._answers(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+    with pytest.raises(UserError, match=r"is a folder, not a sample log; give a file path"):
+        pw._answers(tmp_path)
 
 
 @pytest.fixture(scope="module")

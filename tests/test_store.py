@@ -54,6 +54,65 @@ def test_round_trip_and_a_line_cut_by_a_kill(tmp_path):
     assert path.read_text(encoding="utf-8").splitlines()[0] == '{"lm_eval_ja_store": 1}'
 
 
+def test_a_resumed_store_drops_the_cut_line_before_appending(tmp_path):
+    path = tmp_path / "s.jsonl"
+    ResponseStore(path).put("a", 1.0)
+    with path.open("ab") as fh:
+        fh.write('{"key": "c", "value": "東'.encode("utf-8")[:-1])  # cut inside a UTF-8 character
+    again = ResponseStore(path)
+    again.put("d", 2.0)  # starts on a line of its own: the file stays valid JSON Lines
+    again.close()
+    assert [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] == [
+        {"lm_eval_ja_store": 1}, {"key": "a", "value": 1.0}, {"key": "d", "value": 2.0}]
+    assert ResponseStore(path).get("d") == 2.0
+    with path.open("ab") as fh:
+        fh.write(b'{"key": "e", "value": 3.0}')  # whole, but killed before its newline
+    again = ResponseStore(path)
+    again.put("f", 4.0)
+    again.close()
+    assert ResponseStore(path).get("e") == 3.0 and ResponseStore(path).get("f") == 4.0
+    header_only = tmp_path / "h.jsonl"
+    header_only.write_bytes(b'{"lm_eval_ja_st')  # killed while writing the header
+    ResponseStore(header_only).close()
+    assert header_only.read_text(encoding="utf-8") == '{"lm_eval_ja_store": 1}\n'
+
+
+def _store_text(*entries) -> str:
+    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+
+
+@pytest.mark.parametrize("content, message", [
+    # two stores joined: a second header mid-file (was a KeyError)
+    (_store_text({"lm_eval_ja_store": 1}, {"key": "a", "value": 1}, {"lm_eval_ja_store": 1}, {"key": "b", "value": 2}),
+     r"s\.jsonl line 3 is a second store header: two stores were joined into one file; give another path"),
+    # a cut line in the middle (a cut store with another appended to it)
+    ('{"lm_eval_ja_store": 1}\n{"key": "a", "val{"lm_eval_ja_store": 1}\n{"key": "b", "value": 2}\n',
+     r"s\.jsonl line 2 is not valid JSON \(.*\): this response store is damaged in the middle or two files were "
+     r"joined; give another path"),
+    # invalid UTF-8 in the middle
+    (b'{"lm_eval_ja_store": 1}\n{"key": "a", "value": "\xe6\x9d"}\n{"key": "b", "value": 2}\n',
+     r"s\.jsonl line 2 is not valid UTF-8 \(byte 24 of the line\)"),
+    (_store_text({"lm_eval_ja_store": 1}, {"key": "a"}), r"s\.jsonl line 2 is not a stored response"),
+    (_store_text({"lm_eval_ja_store": 1}) + "garbage", r"s\.jsonl line 2 is not a stored response \(nor the start"),
+])
+def test_anything_but_a_cut_last_line_is_refused_with_file_and_line(tmp_path, content, message):
+    path = tmp_path / "s.jsonl"
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message) as err:
+        ResponseStore(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+    assert path.read_bytes() == content  # a refused file is left as it was
+
+
+def test_a_folder_given_as_the_store_is_one_line(tmp_path):
+    with pytest.raises(UserError) as err:  # --use_cache pointing at a folder (was IsADirectoryError)
+        ResponseStore(tmp_path)
+    assert str(err.value) == (f"{tmp_path} is a folder, not a response store file; give a file path (e.g. "
+                              f"{tmp_path / 'responses.jsonl'}).")
+
+
 def test_foreign_files_are_refused(tmp_path):
     db = tmp_path / "old.sqlite"
     sqlite3.connect(db).execute("create table t (x)").connection.commit()
@@ -111,3 +170,25 @@ def test_fingerprint_follows_weights_args_and_hides_secrets(tmp_path):
     assert model_fingerprint("hf-causal", f"pretrained={model},dtype=bfloat16", 8, "cpu")["digest"] != fp["digest"]
     api = model_fingerprint("local-chat-completions", "model=m,api_key=sk-secret,base_url=http://127.0.0.1:1/v1")
     assert "sk-secret" not in json.dumps(api) and api["model_args"]["api_key"] == "<redacted>"
+
+
+def test_the_one_json_lines_reader(tmp_path):
+    from lm_eval_ja.jsonl import read_jsonl
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"b": "\xe6\x9d\xb1"}\n')
+    lines = read_jsonl(path)
+    assert [(r.number, r.value) for r in lines.rows] == [(1, {"a": 1}), (3, {"b": "東"})] and lines.cut is None
+    path.write_bytes(b'{"a": 1}\n{"b": 2}')  # a whole last line without its newline is a line
+    assert len(read_jsonl(path).rows) == 2 and read_jsonl(path).cut is None
+    path.write_bytes(b'{"a": 1}\n{"b": "\xe6\x9d')  # cut inside a character: only the last line may be
+    lines = read_jsonl(path)
+    assert (len(lines.rows), lines.cut, lines.cut_offset, lines.cut_bytes) == (1, 2, 9, b'{"b": "\xe6\x9d')
+    path.write_bytes(b'{"a": 1}\n{"b": "\xe6\x9d\n{"c": 3}\n')
+    with pytest.raises(UserError, match=r"x\.jsonl line 2 is not valid UTF-8 \(byte 8 of the line\): this thing is "
+                                        r"damaged in the middle; fix it\.$"):
+        read_jsonl(path, "thing", "fix it.")
+    with pytest.raises(UserError, match=r"is a folder, not a thing; give a file path"):
+        read_jsonl(tmp_path, "thing")
+    with pytest.raises(UserError, match=r"nope\.jsonl: no such thing"):
+        read_jsonl(tmp_path / "nope.jsonl", "thing")

@@ -142,8 +142,8 @@ class ResolvedTask:
 
     @property
     def sources(self) -> dict:
-        """The benchmark's sources, with the task version's own in place of the ones they name."""
-        return {**self.benchmark.sources, **(self.version.sources or {})}
+        """The task version's own sources where it has them, else the benchmark's."""
+        return dict(self.version.sources if self.version.sources is not None else self.benchmark.sources)
 
 
 def benchmarks() -> tuple[Benchmark, ...]:

@@ -103,7 +103,7 @@ class TaskVersion:
     #: a protocol the version reproduces (``fastchat``, ``swallow``): it is the name's last part, in place of a
     #: prompt version (``ja_mt_bench_writing-fastchat``), and the family reads it to choose prompts and rules
     protocol: str | None = None
-    #: this version's own sources (split name -> Source), replacing the benchmark's for the splits they name
+    #: this version's own sources (split name -> Source), replacing the benchmark's
     sources: Mapping[str, Source] | None = None
     #: this version's own metrics (a protocol with its own aggregation), replacing the benchmark's
     metrics: tuple[Metric, ...] | None = None
@@ -199,6 +199,10 @@ class Benchmark:
     #: ``run_options -> None``: what the task needs from the machine, checked before the model loads (a sandbox to
     #: run code in); raises a UserError saying what is missing and how to proceed
     requirements: Callable[[dict[str, Any]], None] | None = None
+    #: ``(task name, resolved task, documents) -> None``: checks across a task's files that no single row shows (every
+    #: question has its reference answer, every judge prompt the protocol uses is there), run by the preflight
+    #: before the model loads; raises a UserError naming the file and what is missing
+    check_documents: Callable[..., None] | None = None
 
     @property
     def label(self) -> str:

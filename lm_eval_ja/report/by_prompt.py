@@ -120,23 +120,7 @@ def by_prompt(
     versions are often run into separate folders. Files of two models, or one task and prompt version with two
     different scores, raise :class:`UserError`; the same score in two files is fine.
     """
-    single = isinstance(paths_or_files, (str, Path, ResultFile))
-    items = [paths_or_files] if single else list(paths_or_files)
-    files = [f for f in items if isinstance(f, ResultFile)]
-    paths = [p for p in items if not isinstance(p, ResultFile)]
-    skipped: list[Path] = []
-    if paths:
-        loaded, skipped = load_results(paths, model_id_from)
-        files += loaded
-    if not files:
-        raise UserError("No result files given; pass one model's result.json files or their folder.")
-    for f in files[1:]:
-        if f.model_id != files[0].model_id:
-            raise UserError(
-                f"{files[0].path} and {f.path} are of different models ({files[0].model_id} vs {f.model_id}); a "
-                "prompt-sensitivity report is of one model: pass only its result files."
-            )
-
+    files, skipped = _one_models_files(paths_or_files, model_id_from)
     notes: list[str] = []
     unversioned: dict[str, None] = {}
     groups: dict[str, dict[str, Score]] = {}
@@ -167,6 +151,37 @@ def by_prompt(
                                  higher_is_better=rule.higher_is_better))
     tasks.sort(key=lambda t: (order.get(next(iter(t.scores.values())).result.family, len(order)), t.task))
 
+    notes += _notes(tasks, list(unversioned), skipped)
+    if not tasks:
+        raise UserError("None of the results has a prompt version in its task name (e.g. jnli-1.3-0.6); "
+                        "pass result files of versioned tasks.")
+    return PromptReport(model=files[0].model_id, tasks=tasks, notes=notes)
+
+
+def _one_models_files(paths_or_files, model_id_from: ModelIdFrom) -> tuple[list[ResultFile], list[Path]]:
+    """The parsed result files (and skipped non-result files); refused unless there are some, all of one model."""
+    single = isinstance(paths_or_files, (str, Path, ResultFile))
+    items = [paths_or_files] if single else list(paths_or_files)
+    files = [f for f in items if isinstance(f, ResultFile)]
+    paths = [p for p in items if not isinstance(p, ResultFile)]
+    skipped: list[Path] = []
+    if paths:
+        loaded, skipped = load_results(paths, model_id_from)
+        files += loaded
+    if not files:
+        raise UserError("No result files given; pass one model's result.json files or their folder.")
+    for f in files[1:]:
+        if f.model_id != files[0].model_id:
+            raise UserError(
+                f"{files[0].path} and {f.path} are of different models ({files[0].model_id} vs {f.model_id}); a "
+                "prompt-sensitivity report is of one model: pass only its result files."
+            )
+    return files, skipped
+
+
+def _notes(tasks: list[Sensitivity], unversioned: list[str], skipped: list[Path]) -> list[str]:
+    """What the report's reader should know: mixed setups, single versions, what was skipped."""
+    notes = []
     for t in tasks:
         setups = {v: _setup(s) for v, s in t.scores.items()}
         if len(set(setups.values())) > 1:
@@ -178,11 +193,7 @@ def by_prompt(
         notes.append(f"Run with one prompt version only (spread 0 says nothing): {', '.join(single_version)}.")
     if unversioned:
         notes.append(f"Skipped, no prompt version in the name: {', '.join(unversioned)}.")
-    notes += [f"Skipped {p}: not a result.json." for p in skipped]
-    if not tasks:
-        raise UserError("None of the results has a prompt version in its task name (e.g. jnli-1.3-0.6); "
-                        "pass result files of versioned tasks.")
-    return PromptReport(model=files[0].model_id, tasks=tasks, notes=notes)
+    return notes + [f"Skipped {p}: not a result.json." for p in skipped]
 
 
 def plot_by_prompt(report: PromptReport, path: str | Path, *, title: str = "プロンプト版によるスコアの違い") -> Path:

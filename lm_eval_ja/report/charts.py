@@ -13,7 +13,7 @@ from pathlib import Path
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.report.leaderboard import PERCENT, Leaderboard
-from lm_eval_ja.report.results import ResultFile
+from lm_eval_ja.report.results import ResultFile, group_members
 
 # Families installed by distributions or OSes that cover Japanese, tried when the bundled font is absent.
 _SYSTEM_CJK_FONTS = (
@@ -28,6 +28,17 @@ _SYSTEM_CJK_FONTS = (
     "Meiryo",
     "MS Gothic",
 )
+
+
+def require_matplotlib(*flags: str) -> None:
+    """Refuse a chart flag when matplotlib is not installed: one line naming the flag and the fix (not a traceback).
+
+    Called before anything is read or written; nothing is checked when no chart flag was given.
+    """
+    if flags and importlib.util.find_spec("matplotlib") is None:
+        raise UserError(f"{' and '.join(flags)} {'needs' if len(flags) == 1 else 'need'} matplotlib, which is not "
+                        "installed: pip install 'lm-eval-ja[report]' (matplotlib and a Japanese font), or leave out "
+                        f"{' and '.join(flags)}.")
 
 
 def japanese_font() -> str | None:
@@ -94,27 +105,8 @@ def plot_leaderboard(
         legend_below = n_models > 10  # a long legend beside the axes would squeeze them
         fig = Figure(figsize=(width, 6.0 + (0.22 * n_models / 3 if legend_below else 0.0)))
         ax = fig.subplots()
-        colors = colors_for(len(rows))
         x = np.arange(n_tasks)
-        for i, row in enumerate(rows):
-            offsets = x - group_width / 2 + bar * (i + 0.5)
-            xs, heights, errs = [], [], []
-            for j, family in enumerate(families):
-                score = row.scores.get(family)
-                if score is None:
-                    continue
-                xs.append(offsets[j])
-                heights.append(score.value)
-                errs.append(score.stderr if score.stderr is not None else np.nan)
-            average = "–" if row.average is None else f"{row.average:.2f}"
-            label = f"{row.model}（平均 {average}、{row.n_tasks}タスク）"
-            ax.bar(xs, heights, width=bar * 0.95, color=colors[i], label=label)
-            has_err = [k for k, e in enumerate(errs) if not np.isnan(e)]
-            if has_err:
-                ax.errorbar(
-                    [xs[k] for k in has_err], [heights[k] for k in has_err], yerr=[errs[k] for k in has_err],
-                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2,
-                )
+        _bars(ax, rows, families, x, group_width, bar)
         ax.set_xticks(x)
         ax.set_xticklabels([_task_label(lb, f) for f in families], fontsize=9)
         ax.set_ylabel("スコア（0〜100）")
@@ -134,6 +126,39 @@ def plot_leaderboard(
     return path
 
 
+def _bars(ax, rows, families: list[str], x, group_width: float, bar: float) -> None:
+    """One bar per model and task (none where the model did not run it), ±1 stderr where one was reported."""
+    import numpy as np
+
+    colors = colors_for(len(rows))
+    for i, row in enumerate(rows):
+        offsets = x - group_width / 2 + bar * (i + 0.5)
+        xs, heights, errs = [], [], []
+        for j, family in enumerate(families):
+            score = row.scores.get(family)
+            if score is None:
+                continue
+            xs.append(offsets[j])
+            heights.append(score.value)
+            errs.append(score.stderr if score.stderr is not None else np.nan)
+        average = "–" if row.average is None else f"{row.average:.2f}"
+        label = f"{row.model}（平均 {average}、{row.n_tasks}タスク）"
+        ax.bar(xs, heights, width=bar * 0.95, color=colors[i], label=label)
+        has_err = [k for k, e in enumerate(errs) if not np.isnan(e)]
+        if has_err:
+            ax.errorbar(
+                [xs[k] for k in has_err], [heights[k] for k in has_err], yerr=[errs[k] for k in has_err],
+                fmt="none", ecolor="black", elinewidth=0.8, capsize=2,
+            )
+
+
+def _label(task: str) -> str:
+    """A task's benchmark label (by name or by the task it resolves to), else its name."""
+    resolved = registry.resolve(task)
+    bench = resolved.benchmark if resolved is not None else registry.benchmark(task)
+    return bench.label if bench is not None else task
+
+
 def _task_label(lb: Leaderboard, family: str) -> str:
     labels = {r.scores[family].label.split(" ")[0] for r in lb.rows if family in r.scores}
     bench = registry.benchmark(family)
@@ -147,6 +172,29 @@ def colors_for(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+def group_panels(files: list[ResultFile]) -> list[tuple]:
+    """``(group, its leaves found, {model: {leaf: result}})`` per group whose members the files hold (one panel
+    per set of members: ``ja_mt_bench`` and ``ja_mt_bench-fastchat`` are one); UserError when there is none."""
+    panels = []
+    seen: set[tuple[str, ...]] = set()
+    for group in registry.groups().values():
+        leaves = registry.group_leaves(group.name)
+        if tuple(leaves) in seen:  # the same members under another name (ja_mt_bench, ja_mt_bench-fastchat)
+            continue
+        rows = {}
+        for f in files:  # {model: {leaf: its result}}, a member found by its name or an alias of it
+            by_name = {m.task: m for m in f.members}
+            rows[f.model_id] = {leaf: by_name[name] for leaf, name in group_members(group.name, by_name).items()}
+        rows = {model: found for model, found in rows.items() if found}
+        if rows and group.headline is not None:
+            seen.add(tuple(leaves))
+            panels.append((group, [t for t in leaves if any(t in found for found in rows.values())], rows))
+    if not panels:
+        raise UserError("No result file holds the members of a group (e.g. ja_mt_bench's categories); run the "
+                        "group's tasks to chart them.")
+    return panels
+
+
 def plot_group_members(files: list[ResultFile], path: str | Path, *, title: str = "グループ内のタスク別スコア") -> Path:
     """Per-member bars of every group whose members the result files hold (MT-Bench categories, JMMLU subjects):
     one panel per group, one bar per model, the y axis on the group's own scale (1–10 for a judge)."""
@@ -154,16 +202,7 @@ def plot_group_members(files: list[ResultFile], path: str | Path, *, title: str 
     import numpy as np
     from matplotlib.figure import Figure
 
-    panels = []
-    for group in registry.groups().values():
-        leaves = registry.group_leaves(group.name)
-        rows = {f.model_id: {m.task: m for m in f.members if m.task in leaves} for f in files}
-        rows = {model: found for model, found in rows.items() if found}
-        if rows and group.headline is not None:
-            panels.append((group, [t for t in leaves if any(t in found for found in rows.values())], rows))
-    if not panels:
-        raise UserError("No result file holds the members of a group (e.g. ja_mt_bench's categories); run the "
-                        "group's tasks to chart them.")
+    panels = group_panels(files)
     rc = japanese_rc()
     with matplotlib.rc_context(rc):
         fig = Figure(figsize=(max(8.0, 1.2 * max(len(p[1]) for p in panels)), 4.5 * len(panels)))
@@ -178,7 +217,7 @@ def plot_group_members(files: list[ResultFile], path: str | Path, *, title: str 
                 ax.bar(xs, [v if v is not None else np.nan for v in values], width=width * 0.95,
                        color=colors_for(len(rows))[i], label=model, yerr=errors, capsize=2)
             ax.set_xticks(range(len(tasks)))
-            labels = [(registry.benchmark(t).label if registry.benchmark(t) else t) for t in tasks]
+            labels = [_label(t) for t in tasks]
             ax.set_xticklabels(labels, fontsize=8, rotation=30 if len(tasks) > 10 else 0)
             low, high = (float(x) for x in headline.scale.split("–")) if "–" in headline.scale else (0.0, 100.0)
             ax.set_ylim(0 if high == 100 else low - 1 if low > 0 else 0, high)

@@ -19,6 +19,7 @@ from typing import Literal, Union
 import numpy as np
 
 from lm_eval_ja.errors import UserError
+from lm_eval_ja.jsonl import read_jsonl
 from lm_eval_ja.report.leaderboard import Score, headline
 from lm_eval_ja.report.results import (
     ModelIdFrom,
@@ -80,6 +81,9 @@ def compare(
     ``samples_a``/``samples_b``: per-sample logs — a JSONL file, a folder of ``samples_<task>_<date>.jsonl``, a
     list of those, or a ``{task: path}`` mapping. Deterministic for a given ``seed``.
     """
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise UserError(f"--resamples {n_resamples}: the bootstrap needs at least 1 resample (default 10000); pass "
+                        "--resamples 1 or more.")
     run_a = a if isinstance(a, ResultFile) else load_result_file(a, model_id_from)
     run_b = b if isinstance(b, ResultFile) else load_result_file(b, model_id_from)
     logs_a = _samples_by_task(samples_a, run_a)
@@ -195,29 +199,22 @@ def _setup_differences(ta: TaskResult, tb: TaskResult) -> list[str]:
 def _per_doc_scores(path: Path, score: Score) -> tuple[dict[object, float] | None, str]:
     """``{doc_id: per-sample metric × scale}`` from a sample log, or (None, why not)."""
     by_filter: dict[object, dict[object, float]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(
-                    f"{path} line {lineno} is not JSON ({exc}); pass the samples_*.jsonl that --log_samples wrote."
-                ) from exc
-            if not isinstance(sample, dict) or "doc_id" not in sample:
-                raise UserError(
-                    f"{path} line {lineno} has no doc_id; pass the samples_*.jsonl that --log_samples wrote."
-                )
-            value = sample.get(score.metric)
-            if isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, (int, float)):
-                return None, (
-                    f"{path.name} has no numeric per-sample {score.metric} (a corpus-level metric cannot be "
-                    "resampled per document); used stderr"
-                )
-            by_filter.setdefault(sample.get("filter"), {})[_hashable(sample["doc_id"])] = float(value) * score.scale
+    lines = read_jsonl(path, "sample log", "pass the samples_*.jsonl that --log_samples wrote.")
+    if lines.cut is not None:  # sample logs are written atomically: a cut one was damaged afterwards
+        return None, f"{path.name} line {lines.cut} is cut short (the file was damaged after it was written); used stderr"
+    for row in lines.rows:
+        lineno, sample = row.number, row.value
+        if not isinstance(sample, dict) or "doc_id" not in sample:
+            raise UserError(f"{path} line {lineno} has no doc_id; pass the samples_*.jsonl that --log_samples wrote.")
+        value = sample.get(score.metric)
+        if isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, (int, float)):
+            return None, (
+                f"{path.name} has no numeric per-sample {score.metric} (a corpus-level metric cannot be "
+                "resampled per document); used stderr"
+            )
+        by_filter.setdefault(sample.get("filter"), {})[_hashable(sample["doc_id"])] = float(value) * score.scale
     if not by_filter:
         return None, f"{path.name} is empty"
     wanted = score.result.filter

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lm_eval_ja.benchmarks import registry
 from lm_eval_ja.benchmarks.spec import Headline
-from lm_eval_ja.report.results import ModelIdFrom, ResultFile, TaskResult, load_results
+from lm_eval_ja.report.results import ModelIdFrom, ResultFile, TaskResult, known_headline, load_results
 
 #: Headlines tried, in order, for a task that is not lm-eval-ja's (lm-eval's metrics are 0–1).
 FOREIGN_HEADLINES: tuple[Headline, ...] = (
@@ -35,9 +35,16 @@ PERCENT = "0–100"
 MISSING = "–"
 
 
+#: The headline of a judged chat task the registry does not know (``score`` from an LLM judge; its scale — 1–10,
+#: 1–5, 0–1 — is the judge prompt's, unknown here): a labelled column of its own, never averaged.
+JUDGED_HEADLINE = Headline("score", 1.0, "judge score (task unknown to lm-eval-ja)", scale="judge's scale")
+
+
 def headline_rules(result: "TaskResult") -> tuple[Headline, ...]:
-    known = registry.headline(result.task)
-    return (known[1],) if known else FOREIGN_HEADLINES
+    """The headlines tried for a task result: the registry's (by name, resolved task or name prefix), else lm-eval's
+    0–1 metrics, else a judge's ``score`` in a column of its own."""
+    known = known_headline(result.task)
+    return (known[1],) if known else FOREIGN_HEADLINES + (JUDGED_HEADLINE,)
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ class Leaderboard:
         own = [f"On their own scale, never averaged with the 0–100 scores: {'; '.join(v)} ({k})."
                for k, v in labels.items() if k != PERCENT]
         return [
-            "Scores on 0–100: " + "; ".join(labels.get(PERCENT, [])) + ".",
+            *(["Scores on 0–100: " + "; ".join(labels[PERCENT]) + "."] if labels.get(PERCENT) else []),
             *own,
             "average = plain mean over the 0–100 tasks present for that model (n_tasks); a task not run (–) is not "
             "counted, so averages over different task sets are not comparable.",
@@ -232,7 +239,13 @@ def _build(results: Sequence[TaskResult], skipped: list[Path]) -> Leaderboard:
     for r in results:
         score = headline(r)
         if score is None:
-            notes.append(f"{r.model}: {r.task} ({r.source.name}) has none of the headline metrics; left out.")
+            failed = r.metrics.get("n_judge_failed")
+            if failed:  # a judged task whose judge gave no rating at all: say so, not "no headline metric"
+                notes.append(f"{r.model}: {r.task} ({r.source.name}) has no score: the judge rated none of its "
+                             f"answers (n_judge_failed = {failed:g}); left out.")
+            else:
+                notes.append(f"{r.model}: {r.task} ({r.source.name}) has none of the headline metrics "
+                             f"({' / '.join(h.metric for h in headline_rules(r))}); left out.")
             continue
         candidates.setdefault(r.model, {}).setdefault(r.family, []).append(score)
 

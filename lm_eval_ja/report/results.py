@@ -20,14 +20,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lm_eval_ja.benchmarks import registry
+from lm_eval_ja.benchmarks.spec import Headline
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.modelargs import split_model_args
 from lm_eval_ja.names import TaskName
 
 #: How a model is named in reports: the result file's parent directory (what the reference's make_leaderboard
 #: uses, and stable across runs whose ``pretrained=`` was a local path), or the ``pretrained=`` value of
-#: ``model_args`` (falling back to the directory when there is none).
+#: ``model_args`` (falling back to the directory when there is none). A directory with a generic name
+#: (:data:`GENERIC_FOLDERS`: ``out/result.json`` as the README writes it) names no model, so ``dir`` falls back to
+#: the model the file itself names — ``pretrained=``, else ``model=`` (API models), else lm-eval's
+#: ``model_name`` — and keeps the folder name only when the file names none.
 ModelIdFrom = Literal["dir", "pretrained"]
+
+#: Folder names that say where results go, not which model made them.
+GENERIC_FOLDERS = frozenset({"out", "outs", "output", "outputs", "result", "results", "run", "runs", "eval", "evals",
+                             "evaluation", "evaluations", "tmp", "temp", "logs"})
 
 _STDERR_SUFFIX = "_stderr"
 _PREFERRED_FILTER = "none"
@@ -67,18 +75,76 @@ class ResultFile:
     members: tuple[TaskResult, ...] = field(default_factory=tuple)
 
 
+def known_headline(task: str) -> tuple[str, Headline] | None:
+    """``(column, headline)`` the registry declares for a result name; None for a task that is not lm-eval-ja's.
+
+    Tried in order: the name itself (:func:`registry.headline`), the task it resolves to, then the name with its
+    trailing ``-<part>`` s removed one by one, so a protocol or version suffix the name parser does not know
+    (``ja_mt_bench_writing-fastchat``, ``ja_mt_bench-stability-fd01e11``) still finds its benchmark or group.
+    """
+    known = registry.headline(task)
+    if known:
+        return known
+    resolved = registry.resolve(task)
+    if resolved is not None:
+        rule = getattr(resolved, "headline", None) or resolved.benchmark.headline  # a task version's own, if any
+        if rule is not None:
+            return resolved.benchmark.name, rule
+    name = task
+    while "-" in name:
+        name = name.rsplit("-", 1)[0]
+        known = registry.headline(name)
+        if known:
+            return known
+    return None
+
+
+def task_identity(name: str) -> object:
+    """What a result name runs — (benchmark, task version, prompt version) — so an alias (``ja_mt_bench_writing``)
+    and the full name (``ja_mt_bench_writing-fastchat``) are told to be one task; the name itself when unknown."""
+    resolved = registry.resolve(name)
+    if resolved is None:
+        return name
+    return (resolved.benchmark.name, resolved.version.version, resolved.prompt_version)
+
+
+def group_members(group: str, names: Iterable[str]) -> dict[str, str]:
+    """``{leaf: result name}`` for the leaves of ``group`` found among ``names``, by name or as an alias of one
+    (result files written before a rename, or by ``--tasks`` naming a member by its alias), in the group's order."""
+    names = list(names)
+    by_identity: dict[object, str] = {}
+    for name in names:
+        by_identity.setdefault(task_identity(name), name)
+    out = {}
+    for leaf in registry.group_leaves(group):
+        found = leaf if leaf in names else by_identity.get(task_identity(leaf))
+        if found is not None:
+            out[leaf] = found
+    return out
+
+
 def task_family(task: str) -> str:
     """The leaderboard column of a result name: its benchmark (``jcommonsenseqa-1.1-0.4`` → ``jcommonsenseqa``), or
     the column its group declares (``jmmlu-llmjp-1.0`` → ``jmmlu``)."""
-    known = registry.headline(task)
+    known = known_headline(task)
     return known[0] if known else TaskName.parse(task).benchmark
 
 
-def _pretrained(model_args: Any) -> str | None:
+def _pretrained(model_args: Any, key: str = "pretrained") -> str | None:
     try:
-        return split_model_args(model_args).get("pretrained")
+        return split_model_args(model_args).get(key) or None
     except UserError:  # a published file with a malformed model_args string: no pretrained= to show
         return None
+
+
+def model_id_of(path: Path, data: dict, model_id_from: ModelIdFrom) -> str:
+    """The name a result file's model gets in reports (see :data:`ModelIdFrom`)."""
+    model_args = (data.get("config") or {}).get("model_args") or ""
+    named = _pretrained(model_args) or _pretrained(model_args, "model") or data.get("model_name") or None
+    folder = path.resolve().parent.name
+    if model_id_from == "pretrained" or folder.lower() in GENERIC_FOLDERS:
+        return str(named) if named else folder
+    return folder
 
 
 def load_result_file(path: str | Path, model_id_from: ModelIdFrom = "dir") -> ResultFile:
@@ -154,9 +220,7 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
     config = data.get("config") or {}
     model_args = config.get("model_args") or ""
     pretrained = _pretrained(model_args)
-    model_id = path.resolve().parent.name
-    if model_id_from == "pretrained":
-        model_id = pretrained or data.get("model_name") or model_id
+    model_id = model_id_of(path, data, model_id_from)
     schema: Literal["jp-stable", "lm-eval-0.4"] = (
         "lm-eval-0.4" if ("n-shot" in data or "configs" in data or _has_filter_keys(data["results"])) else "jp-stable"
     )
@@ -164,8 +228,8 @@ def _parse(data: dict, path: Path, model_id_from: ModelIdFrom) -> ResultFile:
     limits = _per_task(config.get("limit"), list(data.get("versions") or data["results"]))
     groups = {g for g, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
     # One of our groups with a headline (JMMLU) stands for its members: they are not columns of their own.
-    ours = [g for g in data["results"] if registry.headline(g) and g in registry.groups()]
-    members = {m for g in ours for m in registry.group_leaves(g) + list(registry.groups()[g].members)}
+    ours = [g for g in data["results"] if known_headline(g) and g in registry.groups()]
+    members = {m for g in ours for m in [*group_members(g, data["results"]).values(), *registry.groups()[g].members]}
     groups -= set(ours)
     members -= set(ours)
     versions = data.get("versions") or {}

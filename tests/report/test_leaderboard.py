@@ -172,7 +172,7 @@ def test_a_headline_on_another_scale_gets_its_own_column_and_is_not_averaged(tmp
 
     judge = Family(name="judged", benchmarks=(Benchmark(
         name="judged_chat", title="a judged task", output_type="generate_until", convert=dict,
-        sources={"test": Source(local="x.jsonl", online="https://example.invalid/x")}, scorer=None,
+        sources={"test": Source(local="x.jsonl", online="https://example.invalid/x")}, scorer=lambda task: None,
         metrics=(Metric("score"),), headline=Headline("score", 1.0, "judge score", scale="1–10"),
         versions=(TaskVersion(None, None, number=1.0),), eval_split="test", train_split=None),))
     registry.register(judge)
@@ -204,15 +204,19 @@ def _judged(tmp_path):
 
 
 def test_judge_scores_get_their_own_columns_and_are_never_averaged(tmp_path):
+    from lm_eval_ja.benchmarks import registry
+
+    mtb, label = registry.headline("ja_mt_bench")[0], registry.headline("ja_mt_bench")[1].label
     lb = leaderboard(_judged(tmp_path))
     (row,) = lb.rows
-    assert lb.families == ["jnli", "ja_mt_bench", "elyza_tasks_100"]  # MT-Bench categories are the group's
+    assert lb.families == ["jnli", mtb, "elyza_tasks_100"]  # MT-Bench categories are the group's
     assert row.average == 60.0 and row.n_tasks == 1
-    assert (row.scores["ja_mt_bench"].value, row.scores["ja_mt_bench"].stderr) == (6.75, 0.2)
+    assert (row.scores[mtb].value, row.scores[mtb].stderr) == (6.75, 0.2)
     assert row.scores["elyza_tasks_100"].range == "1–5"
     md = lb.to_markdown()
-    assert md.splitlines()[0].endswith("| ja_mt_bench-1.0 (0-shot) [1–10] | elyza_tasks_100-1.0 (0-shot) [1–5] |")
-    assert "ja_mt_bench MT-Bench score (1–10)" in md and "elyza_tasks_100 ELYZA score (1–5)" in md
+    assert md.splitlines()[0].endswith(f"| {mtb}-1.0 (0-shot) [1–10] | elyza_tasks_100-1.0 (0-shot) [1–5] |")
+    elyza = registry.headline("elyza_tasks_100")[1].label
+    assert f"{mtb} {label} (1–10)" in md and f"elyza_tasks_100 {elyza} (1–5)" in md
 
 
 def test_per_category_chart(tmp_path):
@@ -226,3 +230,62 @@ def test_per_category_chart(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(UserError, match="No result file holds the members of a group"):
         plot_group_members([load_result_file(FIXTURES / "model-a" / "result.json")], tmp_path / "none.png")
+
+
+_SCORE = {"score": 6.5, "score_turn1": 7.0, "score_turn2": 6.0, "score_stderr": 0.3, "n_judge_failed": 0}
+
+
+@pytest.mark.parametrize("names, group", [
+    (["ja_mt_bench_{c}-fastchat"], "ja_mt_bench-fastchat"),  # what a run names them now
+    (["ja_mt_bench_{c}-fastchat"], "ja_mt_bench"),
+    (["ja_mt_bench_{c}"], "ja_mt_bench"),  # aliases: files written before the rename
+])
+def test_a_chat_run_shows_in_its_own_labelled_column(tmp_path, names, group):
+    from lm_eval_ja.benchmarks.mt_bench import CATEGORIES
+
+    cats = {names[0].format(c=c): dict(_SCORE, score=5.0 + i / 2) for i, c in enumerate(CATEGORIES)}
+    path = write_result(tmp_path / "out" / "result.json", {**cats, group: _SCORE}, num_fewshot=[0] * 9,
+                        versions={t: 1.0 for t in [*cats, group]})
+    from lm_eval_ja.benchmarks import registry
+
+    column = registry.headline(group)[0]  # the group's column, as the registry declares it
+    lb = leaderboard(path)
+    (row,) = lb.rows
+    assert lb.families == [column] and lb.notes == []  # the categories are the group's members
+    assert (row.scores[column].value, row.scores[column].range) == (6.5, "1–10")
+    assert row.average is None and row.n_tasks == 0  # never averaged with 0–100 scores
+    assert "[1–10]" in lb.to_markdown().splitlines()[0] and "Scores on 0–100: ." not in lb.to_markdown()
+    result = load_result_file(path)
+    assert len(result.members) == 8 and result.model_id == "org/out"  # out/ names no model: pretrained= does
+
+
+def test_judged_tasks_the_registry_does_not_know_by_name_still_get_a_column(tmp_path):
+    results = {"jnli-1.1-0.3": {"acc": 0.5},
+               "ja_mt_bench_writing-Fastchat": _SCORE,  # a suffix the name parser does not know
+               "my_judged_eval": {"score": 0.7, "n_judge_failed": 0},  # not lm-eval-ja's at all
+               "ja_mt_bench_stem": {"n_judge_failed": 4}}  # the judge rated nothing ("score": null)
+    lb = leaderboard(write_result(tmp_path / "m" / "result.json", results, num_fewshot=[0] * 4,
+                                  versions={t: 1.0 for t in results}))
+    (row,) = lb.rows
+    assert lb.families == ["jnli", "ja_mt_bench_writing", "my_judged_eval"] and row.average == 50.0
+    assert row.scores["ja_mt_bench_writing"].range == "1–10"
+    assert row.scores["my_judged_eval"].range == "judge's scale" and row.scores["my_judged_eval"].value == 0.7
+    assert lb.notes == ["m: ja_mt_bench_stem (result.json) has no score: the judge rated none of its answers "
+                        "(n_judge_failed = 4); left out."]
+
+
+@pytest.mark.parametrize("folder, model_args, dir_id, pretrained_id", [
+    ("rinna-1b", "pretrained=rinna/japanese-gpt-1b", "rinna-1b", "rinna/japanese-gpt-1b"),  # --model-id dir as ever
+    ("out", "pretrained=rinna/japanese-gpt-1b", "rinna/japanese-gpt-1b", "rinna/japanese-gpt-1b"),
+    ("results", "model=gpt-4o-mini,base_url=http://x", "gpt-4o-mini", "gpt-4o-mini"),  # an API model
+    ("out", "", "out", "out"),  # the file names no model: the folder it is
+])
+def test_a_generic_folder_gives_way_to_the_model_the_file_names(tmp_path, folder, model_args, dir_id, pretrained_id):
+    import json
+
+    path = tmp_path / folder / "result.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"results": {"jnli-1.1-0.3": {"acc": 0.5}},
+                                "config": {"model": "hf-causal", "model_args": model_args}}), encoding="utf-8")
+    assert load_result_file(path, "dir").model_id == dir_id
+    assert load_result_file(path, "pretrained").model_id == pretrained_id

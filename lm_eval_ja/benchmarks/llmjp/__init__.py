@@ -130,6 +130,7 @@ def convert_mawps(row: dict[str, Any]) -> dict[str, Any] | None:
         return {"id": f"shot-{answer}", "question": question.strip(), "output": answer}
     question = re.sub(r"\n?解答：\s*$", "", row["question"].strip())
     question = re.sub(r"^問題：", "", question)
+    float(str(row["answer"]))  # the gold is a number (a unit such as "43個" is refused with its file and line)
     return {"id": str(row["idx"]), "question": question.strip(), "output": str(row["answer"])}
 
 

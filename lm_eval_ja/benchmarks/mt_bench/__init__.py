@@ -66,14 +66,15 @@ def parse_verdict(judgment: str) -> str | None:
 
 def converter(category: str):
     def convert(row: dict[str, Any]) -> dict[str, Any] | None:
+        # every row is checked, whichever category's task reads the file
         if row["category"] not in CATEGORIES:
             raise ValueError(f"category {row['category']!r} is not an MT-Bench category ({', '.join(CATEGORIES)})")
-        if row["category"] != category:
-            return None  # another category's question: a task of its own
         turns = row["turns"]
         if not isinstance(turns, list) or not turns or not all(isinstance(x, str) for x in turns):
             raise ValueError("turns is not a list of strings")
         qid = int(row["question_id"])
+        if row["category"] != category:
+            return None  # another category's question: a task of its own
         return {"id": qid, "question_id": qid, "category": row["category"], "turns": list(turns)}
 
     return convert
@@ -161,8 +162,8 @@ class MTBenchScorer:
             raise UserError(f"{task.config.task} is judged by an LLM: give --judge_model / --judge_model_args.")
         self.judging, self.protocol = task.judging, protocol_of(task, self.presets)
         self.refs = {P._qid(r["question_id"]): list(r["choices"][0]["turns"]) for r in task.extra_data.get("reference", [])}
-        self.prompts = ({row["name"]: row for row in task.extra_data["judge_prompts"]} if "judge_prompts" in task.extra_data
-                        else P.load_judge_prompts(self.protocol))
+        self.prompts = (P.load_judge_prompts(self.protocol) if self.protocol.prompt_format == "jinja"
+                        else {row["name"]: row for row in task.extra_data["judge_prompts"]})
         self.num_judgments = self.judging.num_judgments or self.protocol.num_judgments
         self.protocol_facts = protocol_facts(self.protocol, self.judging, self.num_judgments)
 
@@ -255,6 +256,27 @@ def read_judge_prompts_yaml(path) -> list[dict[str, Any]]:
     return [{"name": name, **entry} for name, entry in data.items()]
 
 
+def check_documents(name: str, resolved, documents) -> None:
+    """Across files, before the model loads: every question judged with a reference has one in the protocol's
+    reference file, and the judge-prompt file has every prompt the protocol will use."""
+    protocol = P.PROTOCOLS[resolved.version.protocol]
+    files = {split: src.get("path") for split, src in documents.sources.items()}
+    refs = {P._qid(r.get("question_id")) for r in documents.extra.get("reference", [])}
+    for doc in documents.evaluated:
+        if P.needs_reference(protocol, doc["category"]) and doc["question_id"] not in refs:
+            raise UserError(f"Data file {files.get('reference')} has no reference answer to question "
+                            f"{doc['question_id']} ({doc['category']}), which {name} judges with one; replace the file "
+                            "with the original one.")
+    if "judge_prompts" not in documents.extra:
+        return
+    have = {row.get("name") for row in documents.extra["judge_prompts"]}
+    needed = {n + ("-multi-turn" if t == 1 else "") for n in protocol.prompt_names for t in protocol.turns_judged}
+    missing = sorted(needed - have)
+    if missing:
+        raise UserError(f"Data file {files.get('judge_prompts')} has no judge prompt {missing[0]!r}, which {name} "
+                        "uses; replace the file with the original one.")
+
+
 def _version(protocol: P.Protocol) -> TaskVersion:
     return TaskVersion(None, None, number=1.0, protocol=protocol.name, sources=sources(protocol),
                        metrics=protocol_metrics(protocol), headline=headline(protocol))
@@ -268,7 +290,7 @@ def _category(category: str) -> Benchmark:
         train_split=None, sampler="first_n", scorer=MTBenchScorer, metrics=protocol_metrics(P.PROTOCOLS["fastchat"]),
         headline=headline(P.PROTOCOLS["fastchat"]), versions=tuple(_version(p) for p in PRESETS),
         alias=(None, DEFAULT_PROTOCOL), conversation=True, conversation_plan=ProtocolPlan, judged=True,
-        pairwise=PairwiseJudging(pair_messages, parse_verdict),
+        pairwise=PairwiseJudging(pair_messages, parse_verdict), check_documents=check_documents,
     )
 
 
