@@ -200,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         # every rank checks the same input; one line says what is wrong (and a stray launcher variable is said too)
         if distributed.is_main_process() or distributed.launch_problem():
+            if type(exc).__name__ == "EndpointFailure":  # mid-run: a progress bar may have the line
+                print(file=sys.stderr)
             print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from lm_eval_ja.errors import UserError
 from lm_eval_ja.evaluator import RunConfig, evaluate_tasks
 from lm_eval_ja.modelargs import parse_model_args, redact_model_args, split_model_args
 from lm_eval_ja.models.build import build_model, check_model
-from lm_eval_ja.models.served import request_kinds
+from lm_eval_ja.models.served import guard, request_kinds
 from lm_eval_ja.outputs import RunFiles
 
 
@@ -172,6 +172,7 @@ class Run:
             from lm_eval_ja.chat import check_chat_model
 
             check_chat_model(lm)
+        lm = guard(lm, "evaluated model's", resumable=self.store is not None)
         if self.store is None:
             return lm
         from lm_eval_ja.store import StoredLM, model_fingerprint

@@ -126,3 +126,38 @@ class Server:
         # transformers serve answers an empty stop list with an error: lm-eval sends the EOS string instead.
         return (f"model={self.model},base_url={self.base}/chat/completions,num_concurrent={concurrent},"
                 "eos_string=<|endoftext|>")
+
+
+class MisbehavingServer:
+    """``tests/misbehaving_server.py`` on 127.0.0.1 in one of its modes, started and stopped by the test (by pid)."""
+
+    def __init__(self, mode: str, folder: Path, latency: float = 0.0, port: int | None = None):
+        self.mode, self.folder, self.latency = mode, folder, latency
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "MisbehavingServer":
+        script = Path(__file__).with_name("misbehaving_server.py")
+        self.proc = subprocess.Popen([sys.executable, str(script), str(self.port), self.mode, str(self.latency)],
+                                     cwd=self.folder, start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base}/models", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError("the misbehaving server did not start")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def requests(self) -> int:
+        counter = self.folder / f"{self.port}.count"
+        return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+    def args(self, *extra: str) -> str:
+        return ",".join([f"model=judge,base_url={self.base}/chat/completions,max_retries=1", *extra])

@@ -35,6 +35,16 @@ def model_arguments(model_args: str, batch_size, device) -> tuple[dict[str, Any]
     return args, extra
 
 
+def api_defaults(cls) -> dict[str, Any]:
+    """What an API model gets unless its model_args say otherwise (:data:`lm_eval_ja.models.served.API_DEFAULTS`:
+    8 requests in flight, a 120 s timeout); nothing for a model that runs in this process."""
+    from lm_eval.models.api_models import TemplateAPI
+
+    from lm_eval_ja.models.served import API_DEFAULTS
+
+    return dict(API_DEFAULTS) if isinstance(cls, type) and issubclass(cls, TemplateAPI) else {}
+
+
 def check_model(name: str, model_args: str, batch_size=None, device=None) -> None:
     """Everything about the model that can be checked without loading it: its name, and its model_args where the
     model class can check them (``hf-causal``: unknown keys, values, 8-bit without CUDA, a folder with no model)."""
@@ -48,6 +58,7 @@ def build_model(name: str, model_args: str, batch_size=None, device=None):
     """Instantiate an lm-eval model by registry name (ours are registered by importing lm_eval_ja.models)."""
     cls = model_class(name)
     args, extra = model_arguments(model_args, batch_size, device)
+    args = {**api_defaults(cls), **args}
     try:
         return cls.create_from_arg_obj(args, extra)
     except ModuleNotFoundError as exc:  # lm-eval's API models check for aiohttp / tenacity when they are built

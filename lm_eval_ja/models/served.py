@@ -141,6 +141,12 @@ def _quietly(inner):
         api_logger.setLevel(level)
 
 
+def probe_reason(inner, kind: str) -> str | None:
+    """Why one request of ``kind`` (``loglikelihood``, ``generate_until``, ``chat``) as lm-eval sends it is refused by
+    the API model's server, or None."""
+    return _probe(inner, kind)
+
+
 def _probe(inner, kind: str) -> str | None:
     """Send one request of ``kind`` as lm-eval sends it; None if the answer is usable, else why not."""
     from lm_eval.api.instance import Instance
@@ -168,10 +174,70 @@ def _probe(inner, kind: str) -> str | None:
 
 
 def _reason(exc: BaseException) -> str:
+    exc = _last_attempt(exc)
     response: Any = getattr(exc, "response", None)
     if response is not None and getattr(response, "status_code", None):
         text = " ".join(str(getattr(response, "text", "")).split())[:200]
         return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
+    status = getattr(exc, "status", None)  # aiohttp (lm-eval's concurrent requests)
+    if isinstance(status, int):
+        return f"HTTP {status}: {getattr(exc, 'message', '')}".rstrip(": ")
     if isinstance(exc, KeyError):
         return f"its answer has no {exc} field"
-    return f"{type(exc).__name__}: {exc}"
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _last_attempt(exc: BaseException) -> BaseException:
+    """The error of tenacity's last attempt (lm-eval retries through tenacity), else the error itself."""
+    attempt = getattr(exc, "last_attempt", None)
+    inner = attempt.exception() if attempt is not None and hasattr(attempt, "exception") else None
+    return inner or exc
+
+
+# ---------------------------------------------------------------------------------------------- failures mid-run
+
+#: What an API model gets unless its model_args say otherwise: requests in flight at once, and seconds before a
+#: request is given up (lm-eval then retries it ``max_retries`` times, 3 by default).
+API_DEFAULTS = {"num_concurrent": 8, "timeout": 120}
+
+
+class EndpointFailure(UserError):
+    """A server failed mid-run (after lm-eval's retries): one line naming the endpoint and what it answered."""
+
+
+class EndpointGuard:
+    """An API model whose failures become one :class:`EndpointFailure` line: the endpoint, what it answered, and
+    whether rerunning the same command resumes (it does when the run keeps a response store)."""
+
+    def __init__(self, lm, who: str, resumable: bool):
+        self.lm, self.who, self.resumable = lm, who, resumable
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self.lm, attr)
+        if attr not in ("loglikelihood", "loglikelihood_rolling", "generate_until"):
+            return value
+
+        def guarded(requests, **kwargs):
+            try:
+                return value(requests, **kwargs)
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever the server or lm-eval's parser raised is the reason
+                raise EndpointFailure(self.message(exc)) from None
+
+        return guarded
+
+    def message(self, exc: BaseException) -> str:
+        inner = api_model(self.lm)
+        where = getattr(inner, "base_url", None) or "its server"
+        after = ("answers finished before it are kept: rerun the same command to resume" if self.resumable else
+                 "give --output_path so that finished answers are kept and a rerun resumes")
+        return (f"The {self.who} endpoint {where} failed after lm-eval's retries ({_reason(exc)}); {after}. If the "
+                "server is slow rather than down, raise timeout= in its model_args (default "
+                f"{API_DEFAULTS['timeout']} s).")
+
+
+def guard(lm, who: str, resumable: bool):
+    """``lm`` itself for a model that runs in this process, else wrapped in an :class:`EndpointGuard`."""
+    return EndpointGuard(lm, who, resumable) if api_model(lm) is not None else lm

@@ -23,11 +23,14 @@ from lm_eval.api.instance import Instance
 from lm_eval_ja.chat import accepts_request_seed, check_chat_model
 from lm_eval_ja.errors import UserError
 from lm_eval_ja.modelargs import is_secret, parse_model_args, redact_model_args
-from lm_eval_ja.models.served import check_endpoint
+from lm_eval_ja.models.served import EndpointFailure, check_endpoint, guard
 
 DEFAULT_JUDGE = "openai-chat-completions"
 #: FastChat: the judge runs at temperature 0 with at most 2048 new tokens.
 JUDGE_MAX_TOKENS = 2048
+#: After a failed batch the judge is asked one request at a time; if this many fail in a row from the start, the
+#: endpoint is taken to be down (one error line) rather than failing judgment by judgment.
+FAILED_FIRST = 3
 
 
 @dataclass
@@ -61,7 +64,25 @@ class Judge:
                 gen_kwargs["seed"] = j
             context = self.lm.apply_chat_template(messages, add_generation_prompt=True)
             requests.append(Instance("generate_until", {}, (context, gen_kwargs), i))
-        return list(self.lm.generate_until(requests)) if requests else []
+        if not requests:
+            return []
+        try:
+            return list(self.lm.generate_until(requests))
+        except EndpointFailure as failure:
+            return self._one_by_one(requests, failure)
+
+    def _one_by_one(self, requests, failure) -> list[str | None]:
+        """After a failed batch: each request alone; a request that still fails is a failed judgment (None, counted
+        as FastChat counts a -1), unless the first ones all fail — then the endpoint is down: one error line."""
+        outputs: list[str | None] = []
+        for i, request in enumerate(requests):
+            try:
+                outputs.append(self.lm.generate_until([request])[0])
+            except EndpointFailure:
+                if i + 1 >= FAILED_FIRST and all(o is None for o in outputs):
+                    raise failure from None
+                outputs.append(None)
+        return outputs
 
 
 def check_judge_args(model: str | None, model_args: str | None) -> None:
@@ -90,10 +111,28 @@ def build_judge(model: str | None, model_args: str, store=None, say=print) -> Ju
                         f"be built ({exc}).") from None
     check_endpoint(lm, "judge")
     check_chat_model(lm, "The judge")
+    check_judge_request(lm)
     fingerprint = model_fingerprint(model, model_args, lm=lm)
+    lm = guard(lm, "judge", resumable=store is not None)
     if store is not None:
         lm = StoredLM(lm, store, fingerprint["digest"], say=say, what="judge requests")
     return Judge(lm, model, model_args, fingerprint=fingerprint)
+
+
+def check_judge_request(lm) -> None:
+    """One real judge request as the run sends it (a chat turn, no stop strings), before any answer is generated:
+    a server that refuses it (``transformers serve`` without ``eos_string``) is said now, not after the answers."""
+    from lm_eval_ja.models.served import api_model, probe_reason
+
+    inner = api_model(lm)
+    if inner is None:
+        return
+    reason = probe_reason(inner, "chat")
+    if reason is not None:
+        hint = ("; if the server refuses an empty stop list (transformers serve does), give eos_string=<the model's "
+                "end-of-text token> in --judge_model_args" if not getattr(inner, "eos_string", None) else "")
+        raise UserError(f"The judge endpoint {inner.base_url} refuses a judge request as the run sends it "
+                        f"({reason}){hint}.")
 
 
 @dataclass
