@@ -147,14 +147,6 @@ class JudgeSettings:
         return {**self.judge.describe(), "num_judgments": self.num_judgments}
 
 
-@lru_cache(maxsize=None)
-def load_prompts(path: str) -> dict[str, Any]:
-    """A family's judge-prompt file (YAML beside its module), read once."""
-    import yaml
-
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-
-
 def render_jinja(template: str, **fields) -> str:
     """A Jinja template rendered as flexeval's Jinja2PromptTemplate renders it (default environment)."""
     import jinja2
