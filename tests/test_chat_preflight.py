@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 
-import pytest
 
 from lm_eval_ja.cli import main
 from tests.conftest import DATA, TINY_MODEL, needs_shared

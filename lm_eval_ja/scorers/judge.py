@@ -14,8 +14,6 @@ task version); the judge only asks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from lm_eval.api.instance import Instance
@@ -145,10 +143,3 @@ class JudgeSettings:
 
     def describe(self) -> dict[str, Any]:
         return {**self.judge.describe(), "num_judgments": self.num_judgments}
-
-
-def render_jinja(template: str, **fields) -> str:
-    """A Jinja template rendered as flexeval's Jinja2PromptTemplate renders it (default environment)."""
-    import jinja2
-
-    return jinja2.Template(template).render(**fields)
