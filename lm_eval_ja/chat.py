@@ -257,9 +257,11 @@ def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOu
 
 def judging_warnings(task_name: str, rows: list[dict[str, Any]]) -> list[str]:
     """A task whose every judgment failed has no score: said on stderr and recorded in result.json."""
-    ratings = [j.get("rating") for row in rows for s in row["samples"] for t in s["turns"] for j in t["judgments"]]
-    if not ratings or any(r is not None for r in ratings):
+    judgments = [j for row in rows for s in row["samples"] for t in s["turns"] for j in t["judgments"]]
+    ratings = [j for j in judgments if j.get("rating") is not None or j.get("winner") not in (None, "error")]
+    if not judgments or ratings:
         return []
+    ratings = judgments
     warning = (f"{task_name}: every one of its {len(ratings)} judgments failed (the judge never wrote a rating the "
                "protocol's parser reads), so it has no score; look at the judgments in its sample log (--log_samples).")
     print(f"WARNING: {warning}", file=sys.stderr, flush=True)

@@ -96,7 +96,19 @@ def load_task(name: str, cfg: RunConfig, facts: ModelFacts, documents=None, judg
 def run_options(cfg: RunConfig) -> dict[str, Any]:
     """What a task's requests and scorer may read of the run (``task.run_options``): samples per document, the seed,
     whether code may run without a sandbox."""
-    return {"num_samples": cfg.num_samples, "seed": cfg.seed, "confirm_run_unsafe_code": cfg.confirm_run_unsafe_code}
+    return {"num_samples": cfg.num_samples, "seed": cfg.seed, "confirm_run_unsafe_code": cfg.confirm_run_unsafe_code,
+            "model_id": model_id(cfg.model_args)}
+
+
+def model_id(model_args: str) -> str | None:
+    """A short name of the evaluated model: the last part of its ``pretrained=`` or ``model=`` (ku-nlp's ids)."""
+    from pathlib import PurePath
+
+    from lm_eval_ja.modelargs import parse_model_args
+
+    args = parse_model_args(model_args) if isinstance(model_args, str) else {}
+    name = args.get("pretrained") or args.get("model")
+    return PurePath(str(name).rstrip("/")).name if isinstance(name, str) and name else None
 
 
 def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, judging=None) -> tuple[dict, dict]:
