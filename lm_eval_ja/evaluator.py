@@ -60,6 +60,8 @@ class RunConfig:
     think_tags: tuple[str, str] = ("<think>", "</think>")
     #: the judge of judged tasks (model, redacted args, judgments per answer): part of the run's identity
     judge: dict[str, Any] | None = None
+    #: chat tasks are selected (judged or not): max_gen_toks and think_tags are part of the run's identity
+    chat: bool = False
     #: run model-written code without an isolating sandbox (lm-eval's --confirm_run_unsafe_code)
     confirm_run_unsafe_code: bool = False
     #: the SYSTEM_PROMPT environment variable (the 0.6 prompt's system prompt, as in the reference), if set

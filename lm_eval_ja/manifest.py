@@ -43,8 +43,9 @@ def run_identity(cfg) -> dict[str, Any]:
         "system_instruction": cfg.system_instruction,
         "fewshot_as_multiturn": cfg.fewshot_as_multiturn,
         # --num_samples / --num_judgments may grow at the same path: what is missing is computed, the rest kept
-        **({"judge": cfg.judge, "max_gen_toks": cfg.max_gen_toks, "think_tags": list(cfg.think_tags)}
-           if cfg.judge else {}),
+        **({"judge": cfg.judge} if cfg.judge else {}),
+        **({"max_gen_toks": cfg.max_gen_toks, "think_tags": list(cfg.think_tags)}
+           if cfg.judge or getattr(cfg, "chat", False) else {}),
         # the SYSTEM_PROMPT environment variable changes the 0.6 prompts (as in the reference): part of the run
         **({"SYSTEM_PROMPT": cfg.system_prompt_env} if getattr(cfg, "system_prompt_env", None) is not None else {}),
     }

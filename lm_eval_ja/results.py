@@ -135,13 +135,15 @@ def run_config(cfg, done: list, data_sources: dict[str, Any], judge: dict | None
         "apply_chat_template": cfg.apply_chat_template,
         "system_instruction": cfg.system_instruction,
         "fewshot_as_multiturn": cfg.fewshot_as_multiturn,
-        **({"judge": judge, "num_samples": cfg.num_samples, "max_gen_toks": cfg.max_gen_toks,
-            "think_tags": list(cfg.think_tags), **({"chat_tasks": chat_tasks} if chat_tasks else {})}
-           if judge is not None else {}),
+        **({**({"judge": judge} if judge is not None else {}), "num_samples": cfg.num_samples,
+            "max_gen_toks": cfg.max_gen_toks, "think_tags": list(cfg.think_tags),
+            **({"chat_tasks": chat_tasks} if chat_tasks else {})}
+           if judge is not None or chat_tasks else {}),
         **({"SYSTEM_PROMPT": cfg.system_prompt_env} if cfg.system_prompt_env is not None else {}),
         **({"warnings": list(warnings)} if warnings else {}),
         **({"confirm_run_unsafe_code": True} if getattr(cfg, "confirm_run_unsafe_code", False) else {}),
-        **({"num_samples": cfg.num_samples} if judge is None and getattr(cfg, "num_samples", None) else {}),
+        **({"num_samples": cfg.num_samples} if judge is None and not chat_tasks and getattr(cfg, "num_samples", None)
+           else {}),
         **cfg.extra,
     }
     return config

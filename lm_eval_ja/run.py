@@ -54,6 +54,13 @@ def check_flags(args: argparse.Namespace) -> None:
         print("note: --check_integrity / --decontamination_ngrams_path have no effect in lm-eval-ja", file=sys.stderr)
 
 
+def judged_tasks(tasks: list[str]) -> list[str]:
+    """The chat tasks scored by an LLM judge (``judged`` in their spec); the others (M-IFEval-ja) need none."""
+    from lm_eval_ja.benchmarks import registry
+
+    return [t for t in tasks if registry.resolve(t) is not None and registry.resolve(t).benchmark.judged]
+
+
 def check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> tuple[str, str]:
     """The flags of chat tasks, before anything is read or loaded; the thinking tags."""
     from lm_eval_ja.scorers.judge import check_judge_args
@@ -64,8 +71,9 @@ def check_chat_flags(args: argparse.Namespace, tasks: list[str]) -> tuple[str, s
     tags = tuple(t.strip() for t in args.think_tags.split(","))
     if len(tags) != 2 or not all(tags):
         raise UserError(f"--think_tags {args.think_tags!r} is not an opening and a closing tag, e.g. <think>,</think>.")
-    check_judge_args(args.judge_model, args.judge_model_args)
-    split_model_args(args.judge_model_args, "--judge_model_args")
+    if judged_tasks(tasks):
+        check_judge_args(args.judge_model, args.judge_model_args)
+        split_model_args(args.judge_model_args, "--judge_model_args")
     return tags[0], tags[1]
 
 
@@ -122,8 +130,10 @@ class Run:
             cfg.think_tags = check_chat_flags(args, run.chat_tasks)
             cfg.max_gen_toks = args.max_gen_toks
             # --num_samples / --num_judgments may grow at the same path (what is missing is computed): not identity
-            cfg.judge = {"model": args.judge_model or "openai-chat-completions",
-                         "model_args": redact_model_args(args.judge_model_args)}
+            cfg.chat = True
+            if judged_tasks(run.chat_tasks):
+                cfg.judge = {"model": args.judge_model or "openai-chat-completions",
+                             "model_args": redact_model_args(args.judge_model_args)}
         return run
 
     def claim_outputs(self, dp) -> None:
@@ -151,7 +161,7 @@ class Run:
 
     def build_judge(self, dp) -> None:
         """The judge of chat tasks (rank 0 alone asks it): built and its endpoint checked before any answer."""
-        if self.chat_tasks and dp.rank == 0:
+        if judged_tasks(self.chat_tasks) and dp.rank == 0:
             from lm_eval_ja.scorers.judge import JudgeSettings, build_judge
 
             judge = build_judge(self.args.judge_model, self.args.judge_model_args, self.store)

@@ -195,7 +195,7 @@ def test_two_processes_answer_a_judged_task_and_rank_0_alone_asks_the_judge(tmp_
     one = one_process(argv(tmp_path / "one" / "result.json"))
     assert one.returncode == 0, one.stderr
     per_run = judge_server.requests() - asked
-    assert per_run == 3 * 2 * 2  # questions x samples x turns
+    assert per_run == 1 + 3 * 2 * 2  # the judge check, then questions x samples x turns
     two = two_processes(argv(tmp_path / "two" / "result.json"))
     assert two.returncode == 0, two.stderr[-3000:]
     assert judge_server.requests() - asked == 2 * per_run  # not once per rank

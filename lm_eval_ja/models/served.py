@@ -130,14 +130,15 @@ def _quietly(inner):
     """One attempt, no retry back-off, no lm-eval warnings and no progress bar (lm-eval's generate_until ignores
     disable_tqdm): the probe's failure is reported as one line."""
     retries, api_logger = inner.max_retries, logging.getLogger("lm_eval.models.api_models")
-    level = api_logger.level
+    level, concurrent = api_logger.level, getattr(inner, "_concurrent", 1)
     inner.max_retries = 1
+    inner._concurrent = 1  # lm-eval's sequential path: the server's error text comes back with its status
     api_logger.setLevel(logging.CRITICAL)
     try:
         with redirect_stderr(io.StringIO()):
             yield
     finally:
-        inner.max_retries = retries
+        inner.max_retries, inner._concurrent = retries, concurrent
         api_logger.setLevel(level)
 
 

@@ -175,7 +175,7 @@ def test_end_to_end_against_a_real_judge_server(tmp_path, capsys, chat_model_dir
     before = judge_server.requests()
     code = main(_argv(chat_model_dir, judge_server, out, "--log_samples", "--num_judgments", "2"))
     assert code == 0, capsys.readouterr().err
-    assert judge_server.requests() - before == 8 * 2 * 2  # 8 questions x 2 turns x 2 judgments
+    assert judge_server.requests() - before == 1 + 8 * 2 * 2  # the judge check, 8 questions x 2 turns x 2
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["results"]["ja_mt_bench"] == {"score": 4.0, "score_stderr": 0.0, "score_turn1": 4.0,
                                                 "score_turn2": 4.0, "n_judge_failed": 0}
@@ -220,8 +220,9 @@ def test_a_run_killed_while_judging_resumes_without_asking_again(tmp_path, chat_
     rerun = subprocess.run(argv, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     asked = judge_server.requests() - before
-    # every finished judgment was kept: the judge is asked only for the rest (at most the one in flight again)
-    assert 8 * 2 * 3 <= asked <= 8 * 2 * 3 + 1
+    # every finished judgment was kept: the judge is asked only for the rest (at most the one in flight again), plus
+    # one judge check before each of the two runs
+    assert 8 * 2 * 3 + 2 <= asked <= 8 * 2 * 3 + 3
     assert "judge requests already done" in rerun.stdout
     assert json.loads(out.read_text(encoding="utf-8"))["results"]["ja_mt_bench"]["score"] == 4.0
 
