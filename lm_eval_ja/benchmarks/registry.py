@@ -180,6 +180,9 @@ def _tasks() -> dict[str, ResolvedTask]:
                 out[name] = ResolvedTask(name, bench, version, prompt)
                 if bench.alias == (version.version, prompt):
                     out[bench.name] = ResolvedTask(bench.name, bench, version, prompt)
+                for other, target in bench.other_names.items():
+                    if tuple(target) == (version.version, prompt):
+                        out[other] = ResolvedTask(other, bench, version, prompt)
     return out
 
 
@@ -251,15 +254,26 @@ def headline(name: str) -> tuple[str, Headline] | None:
         return (group.column or TaskName.parse(name).benchmark, group.headline) if group.headline else None
     resolved = resolve(name)
     if resolved is not None:
-        return resolved.benchmark.name, resolved.headline
+        return task_column(resolved), resolved.headline
     bench = benchmark(TaskName.parse(name).benchmark)
     return (bench.name, bench.headline) if bench else None
+
+
+def task_column(resolved: ResolvedTask) -> str:
+    """A task's leaderboard column: its benchmark, or — for a protocol other than the plain name's — the benchmark
+    and the protocol (two protocols never share a column)."""
+    bench, protocol = resolved.benchmark, resolved.version.protocol
+    if protocol is None or (bench.alias is not None and bench.alias[1] == protocol):
+        return bench.name
+    return f"{bench.name}-{protocol}"
 
 
 def column_order() -> list[str]:
     """Leaderboard column order: each family's benchmarks, then its groups' columns, in registry order."""
     out: list[str] = []
     for family in families():
-        out += [b.name for b in family.benchmarks]
+        for b in family.benchmarks:
+            out += [b.name] + [f"{b.name}-{v.protocol}" for v in b.versions
+                               if v.protocol and not (b.alias and b.alias[1] == v.protocol)]
         out += [g.column or TaskName.parse(g.name).benchmark for g in family.groups]
     return list(dict.fromkeys(out))

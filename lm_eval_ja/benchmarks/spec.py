@@ -161,6 +161,9 @@ class Benchmark:
     versions: tuple[TaskVersion, ...]
     #: the plain name (``jnli``) stands for this ``(task version, prompt version)``, as in the reference registry
     alias: tuple[str | None, str] | None = None
+    #: other names a published harness gave one of its versions (``wmt20-en-ja``: jp-stable's name of the jp-stable
+    #: protocol) -> that ``(task version, prompt version)``
+    other_names: Mapping[str, tuple[str | None, str]] = field(default_factory=dict)
     #: default reader of ``sources``
     format: str = "jsonl"
     eval_split: str = "validation"
@@ -353,7 +356,10 @@ def _version_names(bench: Benchmark, prompt_versions, fail) -> set[str]:
         names |= {str(TaskName(bench.name, version.version, p)) for p in offered}
     if bench.alias is not None and tuple(bench.alias) not in pairs:
         fail(f"benchmark {bench.name}: its alias {bench.alias} is not one of its task versions")
-    return names | ({bench.name} if bench.alias is not None else set())
+    for other, target in bench.other_names.items():
+        if tuple(target) not in pairs:
+            fail(f"benchmark {bench.name}: its name {other!r} points at {target}, not one of its task versions")
+    return names | ({bench.name} if bench.alias is not None else set()) | set(bench.other_names)
 
 
 def _check_groups_and_suites(family: Family, tasks: set[str], fail) -> None:

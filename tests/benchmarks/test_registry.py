@@ -42,7 +42,10 @@ def test_aliases_point_where_the_reference_registry_points(alias, target):
 
 
 def test_task_names_round_trip_through_task_name():
+    other_names = {n for b in registry.benchmarks() for n in b.other_names}  # a published harness's own names
     for name in registry.task_names():
+        if name in other_names:
+            continue
         parsed = TaskName.parse(name)
         assert str(parsed) == name
         assert registry.resolve(name).benchmark.name == parsed.benchmark

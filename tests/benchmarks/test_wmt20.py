@@ -69,8 +69,10 @@ def test_names_resolve():
     assert [m.name for m in registry.resolve("wmt20_ja_en").metrics] == ["bleu"]
     assert [m.name for m in registry.resolve("wmt20_ja_en-jp_stable").metrics] == ["bleu", "chrf", "ter"]
     assert all(m.stderr is None for m in registry.resolve("wmt20_en_ja-jp_stable").metrics)
-    # jp-stable's own names do not fit the grammar: the whole name parses as a benchmark, which has a hyphen
-    assert TaskName.parse("wmt20-en-ja") == TaskName("wmt20-en-ja") and registry.resolve("wmt20-en-ja") is None
+    # jp-stable's own names do not fit the grammar (the whole name parses as a benchmark): they are other names of
+    # the jp-stable versions
+    assert TaskName.parse("wmt20-en-ja") == TaskName("wmt20-en-ja")
+    assert registry.resolve("wmt20-en-ja").version is registry.resolve("wmt20_en_ja-jp_stable").version
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -259,3 +261,14 @@ def test_swallow_end_to_end_chat(data_dir, chat_model_dir, tmp_path, capsys):
         recorded = result["config"]["lm_eval_ja"]["data_sources"][name]["metrics"]
         assert recorded["protocol"] == "swallow" and recorded["metrics"]["bleu"]["segmenter"] == \
             ("janome" if direction == "en-ja" else None)
+
+
+def test_jp_stables_own_names_are_the_jp_stable_protocol_in_their_own_column():
+    from lm_eval_ja.benchmarks import registry
+
+    for direction in ("en-ja", "ja-en"):
+        resolved = registry.resolve(f"wmt20-{direction}")
+        assert resolved.version.protocol == "jp_stable"
+        assert resolved.benchmark.name == f"wmt20_{direction.replace('-', '_')}"
+        assert registry.headline(f"wmt20-{direction}")[0] == registry.headline(f"{resolved.benchmark.name}-jp_stable")[0]
+        assert registry.headline(f"wmt20-{direction}")[0] != registry.headline(resolved.benchmark.name)[0]

@@ -10,7 +10,8 @@ protocol they reproduce (:mod:`lm_eval_ja.benchmarks.wmt20.protocols` holds ever
     ``bleu_lmevalja``, the same on nagisa-segmented Japanese. New tokens: the model's ``max_gen_toks``
     (``--model_args max_gen_toks=...``; Swallow's leaderboard lets the model write up to its 32k context).
 
-``wmt20_en_ja-jp_stable``, ``wmt20_ja_en-jp_stable`` (jp-stable's ``wmt20-en-ja`` / ``wmt20-ja-en``)
+``wmt20_en_ja-jp_stable``, ``wmt20_ja_en-jp_stable`` (also under jp-stable's own names ``wmt20-en-ja`` /
+``wmt20-ja-en``)
     lm-eval 0.3's translation task: the completion prompt ``English phrase: …\\nJapanese phrase:``, shots drawn
     from the test set itself exactly as lm-eval 0.3 draws them (``random.Random(42)`` shuffles the documents,
     then draws n+1 shots per document and drops the document itself), greedy until ``"\\n"``, 256 new tokens;
@@ -158,12 +159,12 @@ def request(task, doc, ctx, kwargs):
             raise UserError(f"{name} is evaluated 0-shot (the Swallow protocol); use --num_fewshot 0 for it.")
         if ctx == task.doc_to_text(doc):
             raise UserError(f"{name} is a chat prompt (the Swallow protocol): pass --apply_chat_template; for the "
-                            f"completion prompt use {name.split('-')[0]}-jp_stable.")
+                            f"completion prompt use {task.spec.name}-jp_stable.")
         return generation(task, doc, ctx, kwargs, [], None)
     plain = task.plain_context(doc, task.shots(doc, k))
     if ctx != plain:
         raise UserError(f"{name} is lm-eval 0.3's completion prompt (the jp-stable protocol): run it without "
-                        f"--apply_chat_template and --system_instruction; the chat protocol is {name.split('-')[0]}.")
+                        f"--apply_chat_template and --system_instruction; the chat protocol is {task.spec.name}.")
     position = doc["_eval_pos"]
     index, context = _jp_stable_contexts(task)[position]
     if P.Pair(doc["src"], doc["ref"]) != P.Pair(**{f: task.fewshot_docs()[index][f] for f in ("src", "ref")}):
@@ -265,6 +266,7 @@ def _benchmark(direction: str) -> Benchmark:
                         sources={"test": local, "train": local}, metrics=jp_stable, headline=Headline("bleu", 1.0, jp_stable_label)),
         ),
         alias=(None, "swallow"),
+        other_names={f"wmt20-{direction}": (None, "jp_stable")},  # jp-stable's own task names
     )
 
 
