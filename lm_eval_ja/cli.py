@@ -207,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; results of finished tasks are in the output file", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lm-eval-ja --list_tasks | head`: the reader went away; nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

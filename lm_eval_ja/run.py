@@ -225,15 +225,20 @@ class Run:
             write_samples(self.files.samples(task), rows)
 
     def report(self, result: dict) -> None:
-        """The run's summary on stdout: what was run, the reference's table, where it was written."""
+        """The run's summary on stdout: what was run, the reference's table, where it was written (the whole
+        result.json only without an output path, as it is then nowhere else)."""
         import json
 
         from lm_eval_ja.results import make_table
 
         args = self.args
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        if self.files is None:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        batch_size = args.batch_size or parse_model_args(args.model_args).get("batch_size")
         print(f"{args.model} ({redact_model_args(args.model_args)}), limit: {args.limit}, "
-              f"num_fewshot: {self.cfg.selection.num_fewshot}, batch_size: {args.batch_size}")
+              f"num_fewshot: {self.cfg.selection.num_fewshot}, batch_size: {batch_size}")
         print(make_table(result))
+        for warning in result.get("config", {}).get("lm_eval_ja", {}).get("warnings", []):
+            print(f"WARNING: {warning}", file=sys.stderr)
         if self.files is not None:
             print(f"wrote {self.files.result}")

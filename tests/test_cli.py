@@ -295,3 +295,20 @@ def test_lm_evals_own_hf_model_resumes_too(tmp_path, capsys):
     assert code == 0, err
     assert "resuming: 15 of 15 requests already done" in stdout
     assert json.loads(out.read_text(encoding="utf-8"))["results"] == first
+
+
+def test_list_tasks_into_a_closed_pipe_is_not_an_error():
+    proc = subprocess.run(f"{sys.executable} {REPO / 'main.py'} --list_tasks | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert proc.stdout.strip() and proc.stderr == ""
+
+
+@needs_shared
+def test_a_run_prints_its_table_and_where_it_wrote_not_the_whole_file(tmp_path, capsys):
+    out = tmp_path / "r" / "result.json"
+    code = main(["--model", "hf-causal", "--model_args", f"pretrained={TINY_MODEL},batch_size=4", "--device", "cpu",
+                 "--tasks", "jcommonsenseqa-1.1-0.3", "--limit", "2", "--data_dir", CONFORMANCE_DATA_DIR,
+                 "--output_path", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and '"manifest"' not in printed and f"wrote {out}" in printed
+    assert "batch_size: 4" in printed and "|jcommonsenseqa-1.1-0.3|1.1|acc|" in printed
