@@ -63,13 +63,19 @@ class Answer:
     params: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: lm-eval models that pass a request's ``seed`` to their engine: vLLM builds one ``SamplingParams`` per request
+#: from its generation kwargs (seed, temperature, top_p, repetition_penalty included)
+SEEDED_MODULES = ("lm_eval.models.vllm_causallms",)
+
+
 def accepts_request_seed(lm) -> bool:
     """Whether a generation request may carry its own ``seed``: a model that says so (``accepts_request_seed``
-    on its class: hf-causal) or an OpenAI-compatible API model."""
+    on its class: hf-causal), lm-eval's vLLM model, or an OpenAI-compatible API model."""
     from lm_eval.models.api_models import TemplateAPI
 
     inner = unwrap(lm)
-    return bool(getattr(inner, "accepts_request_seed", False)) or isinstance(inner, TemplateAPI)
+    return (bool(getattr(inner, "accepts_request_seed", False)) or isinstance(inner, TemplateAPI)
+            or type(inner).__module__ in SEEDED_MODULES)
 
 
 def check_chat_model(lm, name: str = "The evaluated model") -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class ResponseStore:
 
     def __init__(self, path: str | os.PathLike, rank: int = 0):
         self.path = rank_path(path, rank)
+        self._write_lock = threading.Lock()
         self._values: dict[str, Any] = {}
         for file in rank_paths(path):
             if file.exists():
@@ -137,8 +139,10 @@ class ResponseStore:
         return lines.cut_offset
 
     def _write(self, entry: dict) -> None:
-        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._fh.flush()
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._write_lock:  # one whole line at a time, whichever thread reports a response
+            self._fh.write(line)
+            self._fh.flush()
 
     def __len__(self) -> int:
         return len(self._values)
@@ -197,6 +201,7 @@ class StoredLM:
         self.lm, self.store, self.fingerprint, self.read, self.say = lm, store, fingerprint, read, say
         self.what = what
         self._pending: dict[tuple, list[str]] = {}  # (kind, args) -> keys of requests in flight
+        self._lock = threading.Lock()
         self._recorded: set[str] = set()
         lm.set_cache_hook(_Hook(self))
         self.computed: Counter = Counter()
@@ -235,24 +240,62 @@ class StoredLM:
             self.say(f"    resuming: {done} of {len(requests)} {self.what} already done", flush=True)
         self.reused[kind] += done
         if todo:
-            self._pending, self._recorded = {}, set()
+            first = {}  # identical requests (same key) are asked once and the answer given to each
             for i in todo:
+                first.setdefault(keys[i], i)
+            unique = list(first.values())
+            self._pending, self._recorded = {}, set()
+            for i in unique:
                 self._pending.setdefault((kind, _args_id(requests[i].args)), []).append(keys[i])
-            outputs = getattr(self.lm, kind)([requests[i] for i in todo], **kwargs)
-            for i, out in zip(todo, outputs):
-                results[i] = out
+            outputs = self._dispatch(kind, [requests[i] for i in unique], kwargs)
+            for i, out in zip(unique, outputs):
                 if keys[i] not in self._recorded:  # a response the model did not report through its hook
                     self.store.put(keys[i], out)
+            answered = {keys[i]: out for i, out in zip(unique, outputs)}
+            for i in todo:
+                results[i] = answered[keys[i]]
             self._pending = {}
-            self.computed[kind] += len(todo)
+            self.computed[kind] += len(unique)
         return results
 
+    def _dispatch(self, kind: str, requests: list, kwargs: dict) -> list:
+        """The model's responses to ``requests``. An API model asked for generations with different keyword
+        arguments (sampled answers, each with its own seed) gets each group from a thread of its own, up to its
+        ``num_concurrent``: lm-eval sends one group at a time, so sampled answers would otherwise go one by one."""
+        call = getattr(self.lm, kind)
+        workers = _api_concurrency(self.lm) if kind == "generate_until" else 1
+        groups: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(_args_id(request.args[1] if len(request.args) > 1 else None), []).append(i)
+        if workers <= 1 or len(groups) <= 1:
+            return call(requests, **kwargs)
+        from concurrent.futures import ThreadPoolExecutor
+
+        outputs: list[Any] = [None] * len(requests)
+        with ThreadPoolExecutor(max_workers=min(workers, len(groups))) as pool:
+            answered = pool.map(lambda idx: (idx, call([requests[i] for i in idx], **{**kwargs, "disable_tqdm": True})),
+                                groups.values())
+            for idx, group_outputs in answered:
+                for i, out in zip(idx, group_outputs):
+                    outputs[i] = out
+        return outputs
+
     def _record(self, kind: str, args: Any, value: Any) -> None:
-        waiting = self._pending.get((kind, _args_id(args)))
-        if waiting:
-            key = waiting.pop(0)
+        with self._lock:  # the model's threads report responses concurrently
+            waiting = self._pending.get((kind, _args_id(args)))
+            key = waiting.pop(0) if waiting else None
+            if key is not None:
+                self._recorded.add(key)
+        if key is not None:
             self.store.put(key, value)
-            self._recorded.add(key)
+
+
+def _api_concurrency(lm) -> int:
+    """Requests an API model keeps in flight (its ``num_concurrent``); 1 for a model that runs in this process."""
+    from lm_eval.models.api_models import TemplateAPI
+
+    inner = unwrap(lm)
+    return int(getattr(inner, "_concurrent", 1) or 1) if isinstance(inner, TemplateAPI) else 1
 
 
 def unwrap(lm):

@@ -25,7 +25,7 @@ def _run(capsys, model_dir, judge_args, out=None, tasks="ja_mt_bench_writing", l
 
 @needs_shared
 @pytest.mark.parametrize("mode, extra, says", [
-    ("500", (), "HTTP 500"), ("html", (), "unexpected mimetype"), ("empty", (), ""),
+    ("500", (), "HTTP 500"), ("html", (), "JSONDecodeError"), ("empty", (), ""),
     ("hang", ("timeout=2",), "Timeout"),
 ])
 def test_a_judge_that_cannot_answer_is_refused_before_any_answer(tmp_path, capsys, chat_model_dir, mode, extra, says):
@@ -77,3 +77,22 @@ def test_a_served_model_that_dies_after_its_first_answer_is_one_line(tmp_path, c
         code, line, _ = _run(capsys, None, judge.args(), tmp_path / "out" / "r.json", model=served)
     assert code == 2 and line.startswith(f"error: The evaluated model's endpoint {model.base}/chat/completions failed "
                                          "after lm-eval's retries (HTTP 500"), line
+
+
+@needs_shared
+def test_sampled_answers_with_their_own_seeds_go_to_an_api_model_in_parallel_and_are_stored_once(tmp_path, capsys,
+                                                                                                  chat_model_dir):
+    """Each sampled request is its own lm-eval group (its seed): the store fans the groups out to threads; every
+    answer comes back to its own request and is stored once (the bench shows the time: bench/bench_chat.py)."""
+    out = tmp_path / "out" / "result.json"
+    with MisbehavingServer("ok", tmp_path, latency=0.2) as model, MisbehavingServer("ok", tmp_path) as judge:
+        served = ["--model", "local-chat-completions", "--model_args", model.args()]
+        code, _, captured = _run(capsys, None, judge.args(), out, tasks="ja_mt_bench_writing", limit="2",
+                                 model=served + ["--num_samples", "3"])
+        asked = model.requests()
+    assert code == 0, captured.err
+    # the check, then 2 questions x 3 samples x 2 turns, all sampled (writing: temperature 0.7), each once
+    assert asked == 1 + 2 * 3 * 2
+    stored = [json.loads(line) for line in (out.parent / "result.responses.jsonl").open(encoding="utf-8")][1:]
+    # 12 answers; the server answers every sample alike, so their judge requests are 2 x 2 identical ones: once each
+    assert len({row["key"] for row in stored}) == len(stored) == 2 * 3 * 2 + 2 * 2
