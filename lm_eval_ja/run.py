@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +199,12 @@ class Run:
         try:
             self.claim_outputs(dp)
             documents = check_data(self.cfg.selection, self.args.data_dir)
+            finished = self.finished_result(documents) if dp.world_size == 1 else None
+            if finished is not None:  # a rerun of a run that is done: nothing to compute, no model to load
+                print(f"{self.files.result} already holds every selected task of this run, from the same data; "
+                      "nothing to compute (--fresh or --overwrite computes it again)", flush=True)
+                self.report(finished)
+                return 0
             self.open_store(dp)
             self.build_judge(dp)
             lm = self.load_model(dp)
@@ -213,6 +220,30 @@ class Run:
         if dp.rank == 0:
             self.report(result)
         return 0
+
+    def finished_result(self, documents: dict) -> dict | None:
+        """The result.json at the output path when this same run finished there (every selected task, its sample
+        logs if asked for, the same data files by sha256), else None."""
+        import json
+
+        from lm_eval_ja.manifest import sha256_file
+
+        if self.files is None or self.args.fresh or not self.files.result.is_file():
+            return None
+        try:
+            result = json.loads(self.files.result.read_text(encoding="utf-8"))
+            done, recorded = result["results"], result["manifest"]["data_files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        names = self.cfg.selection.names
+        files = {f for d in documents.values() for f in d.files}
+        if not all(n in done for n in names) or set(recorded) != {str(f) for f in files if Path(f).is_file()}:
+            return None
+        if any(sha256_file(f) != digest for f, digest in recorded.items()):
+            return None
+        if self.cfg.log_samples and not all(self.files.samples(n).is_file() for n in names):
+            return None
+        return result
 
     def save(self, result: dict, samples: dict) -> None:
         """result.json and the sample logs so far, written atomically (after every task)."""

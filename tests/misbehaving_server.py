@@ -5,8 +5,8 @@
 MODE: ``ok`` (every chat request answered ``評価：[[4]]``), ``500`` (HTTP 500 to every chat request), ``html`` (200
 with an HTML page), ``hang`` (never answers), ``empty`` (``"choices": []``), ``500-turn2`` (HTTP 500 to judge prompts
 of a second turn, the rest ``ok``), ``die-after-N`` (``ok`` for N chat requests, then HTTP 500). ``GET /v1/models``
-always answers. LATENCY: seconds each chat answer takes. Every chat request is counted in ``PORT.count`` beside this
-file's working folder (one line per request).
+always answers. LATENCY: seconds each chat answer takes. Every chat request is counted in ``PORT.count`` and its
+body kept in ``PORT.payloads.jsonl``, in the server's working folder.
 """
 
 import json
@@ -43,6 +43,8 @@ class Handler(BaseHTTPRequestHandler):
             seen = SEEN[0]
         with open(f"{PORT}.count", "a", encoding="utf-8") as fh:
             fh.write(f"{seen}\n")
+        with open(f"{PORT}.payloads.jsonl", "a", encoding="utf-8") as fh:  # what the client sent, for the tests
+            fh.write(json.dumps(payload, ensure_ascii=False) + "\n")
         time.sleep(LATENCY)
         text = json.dumps(payload.get("messages", ""), ensure_ascii=False)
         if MODE == "hang":

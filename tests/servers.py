@@ -8,6 +8,7 @@ access log) and stops it by its process id.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -158,6 +159,11 @@ class MisbehavingServer:
     def requests(self) -> int:
         counter = self.folder / f"{self.port}.count"
         return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+    def payloads(self) -> list[dict]:
+        """The bodies of the chat requests received, in order."""
+        path = self.folder / f"{self.port}.payloads.jsonl"
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
     def args(self, *extra: str) -> str:
         return ",".join([f"model=judge,base_url={self.base}/chat/completions,max_retries=1", *extra])

@@ -212,6 +212,13 @@ def _run_argv(model, out, *extra):
 
 
 @needs_shared
+def _unfinish(out) -> None:
+    """Drop the last task's results from result.json, as a run killed before writing it leaves the file."""
+    result = json.loads(out.read_text(encoding="utf-8"))
+    result["results"].pop(list(result["results"])[-1])
+    out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+
+
 def test_same_run_resumes_another_is_refused_and_overwrite_replaces(tmp_path, capsys):
     out = tmp_path / "run" / "result.json"
     code, _, err = run_main(capsys, *_run_argv(TINY_MODEL, out, "--log_samples"))
@@ -219,6 +226,7 @@ def test_same_run_resumes_another_is_refused_and_overwrite_replaces(tmp_path, ca
     first = json.loads(out.read_text(encoding="utf-8"))
     store = out.parent / "result.responses.jsonl"
     assert len(store.read_text(encoding="utf-8").splitlines()) == 1 + 3 * 5 + 3  # header, 15 choices, 3 answers
+    _unfinish(out)  # as if killed before the last task was written: the rerun computes from the store
     code, stdout, err = run_main(capsys, *_run_argv(TINY_MODEL, out, "--log_samples"))
     assert code == 0, err
     assert "resuming: 15 of 15 requests already done" in stdout and "resuming: 3 of 3 requests already done" in stdout
@@ -291,6 +299,7 @@ def test_lm_evals_own_hf_model_resumes_too(tmp_path, capsys):
     code, _, err = run_main(capsys, *argv)
     assert code == 0, err
     first = json.loads(out.read_text(encoding="utf-8"))["results"]
+    _unfinish(out)
     code, stdout, err = run_main(capsys, *argv)
     assert code == 0, err
     assert "resuming: 15 of 15 requests already done" in stdout
@@ -312,3 +321,35 @@ def test_a_run_prints_its_table_and_where_it_wrote_not_the_whole_file(tmp_path, 
     printed = capsys.readouterr().out
     assert code == 0 and '"manifest"' not in printed and f"wrote {out}" in printed
     assert "batch_size: 4" in printed and "|jcommonsenseqa-1.1-0.3|1.1|acc|" in printed
+
+
+@needs_shared
+def test_a_rerun_of_a_finished_run_loads_no_model(tmp_path, capsys, monkeypatch):
+    import lm_eval_ja.run as run_module
+
+    out = tmp_path / "r" / "result.json"
+    argv = ["--model", "hf-causal", "--model_args", f"pretrained={TINY_MODEL}", "--device", "cpu", "--tasks",
+            "jcommonsenseqa-1.1-0.3", "--limit", "2", "--data_dir", CONFORMANCE_DATA_DIR, "--output_path", str(out)]
+    assert main(argv) == 0
+    first = out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    monkeypatch.setattr(run_module, "build_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "already holds every selected task of this run" in printed and "|jcommonsenseqa-1.1-0.3|" in printed
+    assert out.read_text(encoding="utf-8") == first  # untouched
+
+
+def test_system_prompt_is_recorded_in_config_and_run_identity(monkeypatch):
+    from lm_eval_ja.evaluator import RunConfig
+    from lm_eval_ja.manifest import run_identity
+    from lm_eval_ja.results import run_config
+    from lm_eval_ja.selection import Selection
+
+    monkeypatch.setenv("SYSTEM_PROMPT", "あなたは厳密な採点者です。")
+    cfg = RunConfig(model="hf-causal", model_args="pretrained=x", selection=Selection.of(["jnli-1.1-0.6"]))
+    assert run_config(cfg, list(cfg.selection.tasks), {}, None)["lm_eval_ja"]["SYSTEM_PROMPT"] == "あなたは厳密な採点者です。"
+    assert run_identity(cfg)["SYSTEM_PROMPT"] == "あなたは厳密な採点者です。"
+    monkeypatch.delenv("SYSTEM_PROMPT")
+    unset = RunConfig(model="hf-causal", model_args="pretrained=x", selection=Selection.of(["jnli-1.1-0.6"]))
+    assert "SYSTEM_PROMPT" not in run_identity(unset)  # an unset variable changes nothing recorded

@@ -139,7 +139,11 @@ def test_two_processes_write_one_result_equal_to_one_process(tmp_path):
     assert sorted(p.name for p in out.parent.iterdir() if "samples" not in p.name) == [
         "result.json", "result.responses.jsonl", "result.responses.rank1.jsonl"]
     assert json.loads(out.read_text(encoding="utf-8"))["manifest"]["processes"] == 2
-    # one process resumes from both ranks' stores: nothing is computed again
+    # one process resumes from both ranks' stores: nothing is computed again (the result made unfinished first, as a
+    # kill before its last task leaves it: a finished run's rerun loads no model at all)
+    unfinished = json.loads(out.read_text(encoding="utf-8"))
+    unfinished["results"].pop(list(unfinished["results"])[-1])
+    out.write_text(json.dumps(unfinished), encoding="utf-8")
     rerun = one_process(main_argv(out, "--log_samples"))
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming: 45 of 45 requests already done" in rerun.stdout  # JCommonsenseQA: 9 questions x 5 choices

@@ -96,3 +96,27 @@ def test_sampled_answers_with_their_own_seeds_go_to_an_api_model_in_parallel_and
     stored = [json.loads(line) for line in (out.parent / "result.responses.jsonl").open(encoding="utf-8")][1:]
     # 12 answers; the server answers every sample alike, so their judge requests are 2 x 2 identical ones: once each
     assert len({row["key"] for row in stored}) == len(stored) == 2 * 3 * 2 + 2 * 2
+
+
+@needs_shared
+def test_a_protocols_answer_parameters_reach_the_server_in_the_request_body(tmp_path, capsys):
+    """Stability's protocol samples every answer at its category's temperature with top_p 0.9 and repetition_penalty
+    1.1, 512 new tokens, turn 1 only: an OpenAI-compatible server gets exactly that, and the judge its own request."""
+    out = tmp_path / "out" / "result.json"
+    with MisbehavingServer("ok", tmp_path) as model, MisbehavingServer("ok", tmp_path) as judge:
+        code = main(["--model", "local-chat-completions", "--model_args", model.args(), "--apply_chat_template",
+                     "--tasks", "ja_mt_bench_writing-stability-fd01e11", "--limit", "2", "--data_dir", str(DATA),
+                     "--judge_model", "local-chat-completions", "--judge_model_args", judge.args(),
+                     "--output_path", str(out)])
+        answers, judged = model.payloads()[1:], judge.payloads()[1:]  # after each endpoint's check
+    assert code == 0, capsys.readouterr().err
+    assert len(answers) == 2 and len(judged) == 2  # 2 questions, turn 1 only
+    for body in answers:
+        assert (body["temperature"], body["top_p"], body["repetition_penalty"], body["max_tokens"]) == (0.5, 0.9, 1.1,
+                                                                                                        512)
+        assert isinstance(body["seed"], int) and body["messages"][-1]["role"] == "user"
+    assert len({body["seed"] for body in answers}) == 2  # each answer its own seed
+    prompts = {row["name"]: row for row in map(json.loads, (DATA / "japanese_mt_bench/protocols/stability/"
+                                                                    "judge_ja_prompts.fd01e11.jsonl").open())}
+    assert (judged[0]["temperature"], judged[0]["max_tokens"]) == (0, 2048)
+    assert judged[0]["messages"][0] == {"role": "system", "content": prompts["single-v1"]["system_prompt"]}
