@@ -236,9 +236,18 @@ def max_gen_toks_rule(plan, options: ChatOptions, task_name: str, say=print):
     return for_doc, record
 
 
-def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOutcome | None:
-    """A conversation task's items and sample rows (see the module docstring); None on a data-parallel rank other
-    than 0, whose answers went to rank 0."""
+@dataclass
+class Answered:
+    """A conversation task's documents and every sample's answers (rank 0, after the gather), with its plan's facts."""
+
+    task: Any
+    docs: list[dict[str, Any]]
+    answers: list[list[Answer]]
+    facts: dict[str, Any]
+
+
+def answer_task(lm, task, options: ChatOptions, n_docs: int) -> Answered | None:
+    """The evaluated model answers the task's documents (a rank its share); rank 0 gathers them (others: None)."""
     mine = shard(n_docs, lm.rank, lm.world_size)
     plan = plan_of(task, options)
     tokens, tokens_record = max_gen_toks_rule(plan, options, task.config.task)
@@ -248,16 +257,56 @@ def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOu
     if gathered is None:
         return None
     by_position = dict(pair for part in gathered for pair in part)
-    docs = [task.eval_docs[i] for i in range(n_docs)]
-    answers = [by_position[i] for i in range(n_docs)]
-    scorer = task.spec.scorer(task)
-    scored = scorer.score(docs, answers)
+    return Answered(task, [task.eval_docs[i] for i in range(n_docs)], [by_position[i] for i in range(n_docs)],
+                    {"answer_tokens": tokens_record, "num_samples": plan.num_samples()})
+
+
+def score_together(scorers: list, answered: list[Answered]) -> list[list[dict]]:
+    """Every task's items. Scorers that give their judge requests (``judge_requests`` / ``complete``) are asked in
+    one call per judge and parameters, all tasks together (the judge keeps ``num_concurrent`` requests in flight
+    across categories, not within one); the others score on their own."""
+    scored: list[list[dict] | None] = [None] * len(scorers)
+    batches: dict[tuple, list[tuple[int, list, list]]] = {}
+    for i, (scorer, a) in enumerate(zip(scorers, answered)):
+        if not hasattr(scorer, "judge_requests"):
+            scored[i] = scorer.score(a.docs, a.answers)
+            continue
+        prompts, indices, params = scorer.judge_requests(a.docs, a.answers)
+        key = (id(scorer.judging.judge), json.dumps(params, sort_keys=True))
+        batches.setdefault(key, []).append((i, prompts, indices))
+    for key, parts in batches.items():
+        judge, params = scorers[parts[0][0]].judging.judge, json.loads(key[1])
+        outputs = judge.ask([m for _, p, _ in parts for m in p], [j for _, _, ix in parts for j in ix], params)
+        start = 0
+        for i, prompts, _ in parts:
+            scored[i] = scorers[i].complete(answered[i].docs, answered[i].answers, outputs[start:start + len(prompts)])
+            start += len(prompts)
+    return scored  # type: ignore[return-value]
+
+
+def evaluate_conversations(lm, tasks: list[tuple[Any, int]], options: ChatOptions) -> list[TaskOutcome] | None:
+    """Conversation tasks (``(task, documents)``) answered one after the other, then judged together; their items
+    and sample rows. None on a data-parallel rank other than 0, whose answers went to rank 0."""
+    answered = [answer_task(lm, task, options, n_docs) for task, n_docs in tasks]  # every rank takes part in each
+    if any(a is None for a in answered):
+        return None
+    scorers = [a.task.spec.scorer(a.task) for a in answered]
+    return [outcome(a, scorer, scored) for a, scorer, scored in zip(answered, scorers, score_together(scorers, answered))]
+
+
+def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOutcome | None:
+    """One conversation task (see :func:`evaluate_conversations`)."""
+    outcomes = evaluate_conversations(lm, [(task, n_docs)], options)
+    return None if outcomes is None else outcomes[0]
+
+
+def outcome(answered: Answered, scorer, scored: list[dict]) -> TaskOutcome:
+    task = answered.task
     names = [m.name for m in task.metrics if scored and m.name in scored[0]]
     items = {m: [s[m] for s in scored] for m in names}
     rows = [conversation_row(i, doc, doc_answers, s, names) for i, (doc, doc_answers, s)
-            in enumerate(zip(docs, answers, scored))]
-    facts = {**(getattr(scorer, "protocol_facts", None) or {}), "answer_tokens": tokens_record,
-             "num_samples": plan.num_samples()}
+            in enumerate(zip(answered.docs, answered.answers, scored))]
+    facts = {**(getattr(scorer, "protocol_facts", None) or {}), **answered.facts}
     return TaskOutcome(items, rows, facts, judging_warnings(task.config.task, rows))
 
 

@@ -118,31 +118,75 @@ def evaluate_tasks(lm, cfg: RunConfig, *, on_task_done=None, documents=None, jud
 
     ``on_task_done(result_json, samples)`` is called after each task with everything so far; ``documents`` are the
     tasks' documents read by the preflight (:func:`lm_eval_ja.preflight.check_data`), by task name; ``judging`` the
-    judge of judged tasks (:class:`lm_eval_ja.scorers.judge.JudgeSettings`).
+    judge of judged tasks (:class:`lm_eval_ja.scorers.judge.JudgeSettings`). Consecutive chat tasks are answered one
+    after the other and judged together (the judge sees all their requests at once).
     """
     seed_everything()
     facts = ModelFacts.from_lm(lm)
     fingerprint = cfg.fingerprint or model_fingerprint(cfg.model, cfg.model_args, cfg.batch_size, cfg.device, lm)
     record, timing = RunRecord(cfg), {"started": now(), "tasks": {}}
     result: dict[str, Any] = {}
-    for i, selected in enumerate(cfg.selection.tasks):
+    total = len(cfg.selection.tasks)
+    for batch in task_batches(cfg.selection.tasks):
         started, start = now(), time.perf_counter()
-        task = load_task(selected.name, cfg, facts, (documents or {}).get(selected.name), judging)
-        n_limit, n_docs = announce(task, selected, i, len(cfg.selection.tasks))
-        outcome = evaluate_task(lm, task, cfg, n_limit, n_docs)
-        if outcome is None:  # a data-parallel rank other than 0: its results went to rank 0
+        loaded = []
+        for position, selected in batch:
+            task = load_task(selected.name, cfg, facts, (documents or {}).get(selected.name), judging)
+            loaded.append((selected, task, *announce(task, selected, position, total)))
+        outcomes = evaluate_batch(lm, loaded, cfg)
+        if outcomes is None:  # a data-parallel rank other than 0: its results went to rank 0
             continue
-        record.add(selected.name, task, outcome, n_docs)
         seconds = time.perf_counter() - start
-        timing["tasks"][selected.name] = {"started": started, "seconds": round(seconds, 3)}
-        print(f"    {selected.name} done in {seconds:.1f} s", flush=True)
-        timing["finished"] = now()
-        result = record.result_json(judging.describe() if judging is not None else None)
-        result["manifest"] = build_manifest(cfg, lm, fingerprint, record.data_files)
-        result["timing"] = timing
-        if on_task_done:
-            on_task_done(result, record.samples)
+        for (selected, task, _, n_docs), outcome in zip(loaded, outcomes):
+            record.add(selected.name, task, outcome, n_docs)
+            timing["tasks"][selected.name] = {"started": started, "seconds": round(seconds, 3),
+                                              **({"together_with": [s.name for s, *_ in loaded if s is not selected]}
+                                                 if len(loaded) > 1 else {})}
+            print(f"    {selected.name} done in {seconds:.1f} s", flush=True)
+            timing["finished"] = now()
+            result = record.result_json(judging.describe() if judging is not None else None)
+            result["manifest"] = build_manifest(cfg, lm, fingerprint, record.data_files)
+            result["timing"] = timing
+            if on_task_done:
+                on_task_done(result, record.samples)
     return result, record.samples
+
+
+def is_chat(name: str) -> bool:
+    resolved = registry.resolve(name)
+    return resolved is not None and resolved.benchmark.conversation
+
+
+def task_batches(selected: tuple) -> list[list[tuple[int, Any]]]:
+    """The selected tasks in order, consecutive chat tasks together (``(position, selected task)`` each)."""
+    batches: list[list[tuple[int, Any]]] = []
+    for position, task in enumerate(selected):
+        if batches and is_chat(task.name) and is_chat(batches[-1][-1][1].name):
+            batches[-1].append((position, task))
+        else:
+            batches.append([(position, task)])
+    return batches
+
+
+def evaluate_batch(lm, loaded: list[tuple], cfg: RunConfig) -> list[TaskOutcome] | None:
+    """A batch's outcomes: one task through lm-eval's ``evaluate``, or chat tasks through the chat path."""
+    if not (getattr(loaded[0][1], "spec", None) is not None and loaded[0][1].spec.conversation):
+        (_, task, n_limit, _), = loaded
+        outcome = evaluate_with_lm_eval(lm, task, cfg, n_limit)
+        return None if outcome is None else [outcome]
+    from lm_eval_ja.chat import evaluate_conversations
+
+    return evaluate_conversations(lm, [(task, n_docs) for _, task, _, n_docs in loaded], chat_options(cfg))
+
+
+def chat_options(cfg: RunConfig):
+    from lm_eval_ja.chat import ChatOptions
+    from lm_eval_ja.modelargs import parse_model_args
+
+    given = parse_model_args(cfg.model_args).get("max_gen_toks")
+    return ChatOptions(num_samples=cfg.num_samples, seed=cfg.seed, max_gen_toks=cfg.max_gen_toks,
+                       model_max_gen_toks=int(given) if isinstance(given, int) else None,
+                       system_instruction=cfg.system_instruction, think_tags=tuple(cfg.think_tags))
 
 
 def announce(task, selected, position: int, total: int) -> tuple[int | None, int]:
@@ -158,21 +202,6 @@ def announce(task, selected, position: int, total: int) -> tuple[int | None, int
         if src.get("fallback"):
             print(f"    note: {split} split fallback: {src['fallback']}", flush=True)
     return n_limit, n_evaluated
-
-
-def evaluate_task(lm, task, cfg: RunConfig, n_limit: int | None, n_docs: int) -> TaskOutcome | None:
-    """One task through its path: the chat path for conversation tasks, lm-eval's ``evaluate`` for the rest."""
-    if getattr(task, "spec", None) is not None and task.spec.conversation:
-        from lm_eval_ja.chat import ChatOptions, evaluate_conversation
-
-        from lm_eval_ja.modelargs import parse_model_args
-
-        given = parse_model_args(cfg.model_args).get("max_gen_toks")
-        options = ChatOptions(num_samples=cfg.num_samples, seed=cfg.seed, max_gen_toks=cfg.max_gen_toks,
-                              model_max_gen_toks=int(given) if isinstance(given, int) else None,
-                              system_instruction=cfg.system_instruction, think_tags=tuple(cfg.think_tags))
-        return evaluate_conversation(lm, task, options, n_docs)
-    return evaluate_with_lm_eval(lm, task, cfg, n_limit)
 
 
 def evaluate_with_lm_eval(lm, task, cfg: RunConfig, n_limit: int | None) -> TaskOutcome | None:

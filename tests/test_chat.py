@@ -66,3 +66,34 @@ def test_turn_two_sees_the_models_own_first_answer_without_its_thinking():
 def test_request_seeds_are_stable_and_distinct():
     assert request_seed(42, "t", 7, 0, 1) == request_seed(42, "t", 7, 0, 1)
     assert len({request_seed(42, "t", 7, k, turn) for k in range(3) for turn in range(2)}) == 6
+
+
+def test_tasks_judged_together_send_all_their_requests_in_one_call_per_judge_and_parameters():
+    from types import SimpleNamespace
+
+    from lm_eval_ja.chat import Answered, score_together
+
+    calls = []
+
+    class Judge:
+        def ask(self, prompts, indices, params=None):
+            calls.append((list(prompts), params))
+            return [f"out:{p}" for p in prompts]
+
+    judge = Judge()
+
+    class Scorer:
+        def __init__(self, name, params):
+            self.name, self.params, self.judging = name, params, SimpleNamespace(judge=judge)
+
+        def judge_requests(self, docs, answers):
+            return [f"{self.name}{d}" for d in docs], [0] * len(docs), self.params
+
+        def complete(self, docs, answers, outputs):
+            return [{"out": o} for o in outputs]
+
+    scorers = [Scorer("a", {"t": 0}), Scorer("b", {"t": 0}), Scorer("c", {"t": 1})]
+    answered = [Answered(None, [1, 2], [[], []], {}), Answered(None, [3], [[]], {}), Answered(None, [4], [[]], {})]
+    scored = score_together(scorers, answered)
+    assert calls == [(["a1", "a2", "b3"], {"t": 0}), (["c4"], {"t": 1})]  # one call per judge and parameters
+    assert scored == [[{"out": "out:a1"}, {"out": "out:a2"}], [{"out": "out:b3"}], [{"out": "out:c4"}]]

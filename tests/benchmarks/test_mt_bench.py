@@ -209,14 +209,14 @@ def test_a_run_killed_while_judging_resumes_without_asking_again(tmp_path, chat_
     before = judge_server.requests()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    # answers of the first category (2 lines) and some of its 6 judgments
-    while time.time() < deadline and (not store.exists() or len(store.read_bytes().splitlines()) < 1 + 2 + 3):
+    # every category's answers (8 x 2 lines; the categories are judged together afterwards) and some judgments
+    while time.time() < deadline and (not store.exists() or len(store.read_bytes().splitlines()) < 1 + 16 + 3):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     judged_then = judge_server.requests() - before
     kept = len(store.read_bytes().splitlines()) - 1
-    assert kept >= 5 and judged_then < 8 * 2 * 3
+    assert kept >= 16 + 3 and judged_then < 8 * 2 * 3
     rerun = subprocess.run(argv, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     asked = judge_server.requests() - before

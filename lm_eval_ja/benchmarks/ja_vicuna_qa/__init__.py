@@ -58,25 +58,33 @@ class VicunaPairScorer:
         self.protocol_facts = {**protocol_facts(PAIR, self.judging, 1), "model_id": task.run_options.get("model_id"),
                                "model_is_model_1": self.model_is_1}
 
-    def score(self, docs, answers):
+    def judge_requests(self, docs, answers) -> tuple[list, list, dict]:
+        """g1 (model_1 as assistant A) and g2 (model_2 as A) of every question, in that order."""
         prompts = []
         for doc, doc_answers in zip(docs, answers):
             ours, theirs = doc_answers[0].text[0], self.baseline[doc["question_id"]][0]
             first, second = (ours, theirs) if self.model_is_1 else (theirs, ours)
             refs = self.refs.get(doc["question_id"])
-            prompts += [P.pair_judge_messages(PAIR, self.prompts, doc, first, second, refs),   # g1: model_1 as A
-                        P.pair_judge_messages(PAIR, self.prompts, doc, second, first, refs)]   # g2: model_2 as A
-        outputs = self.judging.judge.ask(prompts, [0] * len(prompts), P.judge_params(PAIR))
+            prompts += [P.pair_judge_messages(PAIR, self.prompts, doc, first, second, refs),
+                        P.pair_judge_messages(PAIR, self.prompts, doc, second, first, refs)]
+        self._prompts = prompts
+        return prompts, [0] * len(prompts), P.judge_params(PAIR)
+
+    def complete(self, docs, answers, outputs) -> list[dict]:
         out = []
         for i, doc in enumerate(docs):
             g1, g2 = outputs[2 * i], outputs[2 * i + 1]
             winners = P.pair_winners(g1, g2)
-            log = [[[{"game": game, "prompt": prompts[2 * i + j], "output": text, "winner": winner}
+            log = [[[{"game": game, "prompt": self._prompts[2 * i + j], "output": text, "winner": winner}
                      for j, (game, text, winner) in enumerate((("g1", g1, winners[0]), ("g2", g2, winners[1])))]]]
             item = {"g1_winner": winners[0], "g2_winner": winners[1],
                     "model": "model_1" if self.model_is_1 else "model_2"}
             out.append({**{m: item for m in PAIR_METRIC_NAMES}, "_log": log + [[]] * (len(answers[i]) - 1)})
         return out
+
+    def score(self, docs, answers):
+        prompts, indices, params = self.judge_requests(docs, answers)
+        return self.complete(docs, answers, self.judging.judge.ask(prompts, indices, params))
 
 
 PAIR_METRIC_NAMES = ("win_rate", "loss_rate", "tie_rate", "adjusted_win_rate")

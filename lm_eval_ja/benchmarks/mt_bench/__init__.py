@@ -178,18 +178,26 @@ class MTBenchScorer:
                     out += [(i, k, turn, j, messages) for j in range(self.num_judgments)]
         return out
 
-    def score(self, docs, answers):
-        plan = self.plan(docs, answers)
-        outputs = self.judging.judge.ask([m for *_, m in plan], [j for _, _, _, j, _ in plan],
-                                         P.judge_params(self.protocol))
+    def judge_requests(self, docs, answers) -> tuple[list, list, dict]:
+        """Every judge request of the task: (chat messages, judgment indices, the protocol's judge parameters); the
+        run may send several tasks' requests to the judge at once, then hand each its outputs (:meth:`complete`)."""
+        self._plan = self.plan(docs, answers)
+        return [m for *_, m in self._plan], [j for _, _, _, j, _ in self._plan], P.judge_params(self.protocol)
+
+    def complete(self, docs, answers, outputs) -> list[dict]:
+        """The documents' items (judgment records) and judgment logs from the judge's outputs, in request order."""
         logs = [[[[] for _ in a.text] for a in answers[i]] for i in range(len(docs))]
         records: list[list[dict]] = [[] for _ in docs]
-        for (i, k, turn, j, messages), output in zip(plan, outputs):
+        for (i, k, turn, j, messages), output in zip(self._plan, outputs):
             rating = P.parse_rating(self.protocol, output)
             logs[i][k][turn].append({"judgment": j, "prompt": messages, "output": output, "rating": rating})
             records[i].append({"question_id": docs[i]["question_id"], "category": docs[i]["category"], "turn": turn,
                                "sample": k, "judgment": j, "rating": rating})
         return [{**{m: r for m in RECORD_METRICS}, "_log": log} for r, log in zip(records, logs)]
+
+    def score(self, docs, answers):
+        prompts, indices, params = self.judge_requests(docs, answers)
+        return self.complete(docs, answers, self.judging.judge.ask(prompts, indices, params))
 
 
 def protocol_facts(protocol: P.Protocol, judging, num_judgments: int) -> dict[str, Any]:
