@@ -1,6 +1,6 @@
 """The chat path, a peer of lm-eval's: conversations answered turn by turn, then judged, then sample rows.
 
-:func:`evaluate_conversation` runs a conversation task: the evaluated model answers every document (its share of
+:func:`evaluate_conversations` runs conversation tasks: the evaluated model answers every document (its share of
 them on a data-parallel rank), rank 0 gathers the answers, the task's scorer (an LLM judge) scores them all at once,
 and the per-document items and sample-log rows go back to the run loop, which aggregates them through the task's
 metric declarations like any other task's.
@@ -292,12 +292,6 @@ def evaluate_conversations(lm, tasks: list[tuple[Any, int]], options: ChatOption
         return None
     scorers = [a.task.spec.scorer(a.task) for a in answered]
     return [outcome(a, scorer, scored) for a, scorer, scored in zip(answered, scorers, score_together(scorers, answered))]
-
-
-def evaluate_conversation(lm, task, options: ChatOptions, n_docs: int) -> TaskOutcome | None:
-    """One conversation task (see :func:`evaluate_conversations`)."""
-    outcomes = evaluate_conversations(lm, [(task, n_docs)], options)
-    return None if outcomes is None else outcomes[0]
 
 
 def outcome(answered: Answered, scorer, scored: list[dict]) -> TaskOutcome:

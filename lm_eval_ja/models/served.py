@@ -98,7 +98,7 @@ def check_served_model(lm, model: str, task_names: list[str]) -> None:
                         "give; use --model local-completions with base_url=…/v1/completions of a server that returns "
                         "prompt log-probabilities (vLLM), or select generation tasks only.")
     for kind, tasks in kinds.items():
-        reason = _probe(inner, kind)
+        reason = probe_reason(inner, kind)
         if reason is None:
             continue
         where = f"the evaluated model's server ({inner.base_url})"
@@ -110,11 +110,18 @@ def check_served_model(lm, model: str, task_names: list[str]) -> None:
         if kind != "chat" and inner.tokenized_requests:
             hint = ("; a server that takes only text prompts (transformers serve) needs tokenized_requests=False in "
                     "--model_args")
-        elif kind == "chat" and not getattr(inner, "eos_string", None):
-            hint = ("; a server that refuses an empty stop list (transformers serve) needs eos_string=<the model's "
-                    "end-of-text token> in --model_args")
+        elif kind == "chat":
+            hint = eos_string_hint(inner, "--model_args")
         raise UserError(f"The evaluated model's server ({inner.base_url}) refuses a generation request of "
                         f"{_listed(tasks)} as lm-eval sends it ({reason}){hint}.")
+
+
+def eos_string_hint(inner, flag: str) -> str:
+    """What to add for a server that refuses a chat request without stop strings (transformers serve does)."""
+    if getattr(inner, "eos_string", None):
+        return ""
+    return (f"; if the server refuses an empty stop list (transformers serve does), give eos_string=<the model's "
+            f"end-of-text token> in {flag}")
 
 
 def _listed(tasks: list[str]) -> str:
@@ -143,12 +150,6 @@ def _quietly(inner):
 
 
 def probe_reason(inner, kind: str) -> str | None:
-    """Why one request of ``kind`` (``loglikelihood``, ``generate_until``, ``chat``) as lm-eval sends it is refused by
-    the API model's server, or None."""
-    return _probe(inner, kind)
-
-
-def _probe(inner, kind: str) -> str | None:
     """Send one request of ``kind`` as lm-eval sends it; None if the answer is usable, else why not."""
     from lm_eval.api.instance import Instance
 

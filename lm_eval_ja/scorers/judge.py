@@ -120,17 +120,15 @@ def build_judge(model: str | None, model_args: str, store=None, say=print) -> Ju
 def check_judge_request(lm) -> None:
     """One real judge request as the run sends it (a chat turn, no stop strings), before any answer is generated:
     a server that refuses it (``transformers serve`` without ``eos_string``) is said now, not after the answers."""
-    from lm_eval_ja.models.served import api_model, probe_reason
+    from lm_eval_ja.models.served import api_model, eos_string_hint, probe_reason
 
     inner = api_model(lm)
     if inner is None:
         return
     reason = probe_reason(inner, "chat")
     if reason is not None:
-        hint = ("; if the server refuses an empty stop list (transformers serve does), give eos_string=<the model's "
-                "end-of-text token> in --judge_model_args" if not getattr(inner, "eos_string", None) else "")
         raise UserError(f"The judge endpoint {inner.base_url} refuses a judge request as the run sends it "
-                        f"({reason}){hint}.")
+                        f"({reason}){eos_string_hint(inner, '--judge_model_args')}.")
 
 
 @dataclass

@@ -82,7 +82,7 @@ def converter(category: str):
 
 def references(extra: dict[str, list[dict]]) -> dict[int, list[str]]:
     """The task version's reference answers by question id."""
-    return {int(r["question_id"]): list(r["choices"][0]["turns"]) for r in extra.get("reference", [])}
+    return {P.question_id(r["question_id"]): list(r["choices"][0]["turns"]) for r in extra.get("reference", [])}
 
 
 def pair_messages(doc: dict[str, Any], answers_a: list[str], answers_b: list[str], turn: int,
@@ -161,7 +161,7 @@ class MTBenchScorer:
         if task.judging is None:
             raise UserError(f"{task.config.task} is judged by an LLM: give --judge_model / --judge_model_args.")
         self.judging, self.protocol = task.judging, protocol_of(task, self.presets)
-        self.refs = {P._qid(r["question_id"]): list(r["choices"][0]["turns"]) for r in task.extra_data.get("reference", [])}
+        self.refs = references(task.extra_data)
         self.prompts = (P.load_judge_prompts(self.protocol) if self.protocol.prompt_format == "jinja"
                         else {row["name"]: row for row in task.extra_data["judge_prompts"]})
         self.num_judgments = self.judging.num_judgments or self.protocol.num_judgments
@@ -269,7 +269,7 @@ def check_documents(name: str, resolved, documents) -> None:
     reference file, and the judge-prompt file has every prompt the protocol will use."""
     protocol = P.PROTOCOLS[resolved.version.protocol]
     files = {split: src.get("path") for split, src in documents.sources.items()}
-    refs = {P._qid(r.get("question_id")) for r in documents.extra.get("reference", [])}
+    refs = references(documents.extra)
     for doc in documents.evaluated:
         if P.needs_reference(protocol, doc["category"]) and doc["question_id"] not in refs:
             raise UserError(f"Data file {files.get('reference')} has no reference answer to question "

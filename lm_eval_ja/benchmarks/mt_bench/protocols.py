@@ -433,7 +433,7 @@ def _jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _qid(value: Any) -> Any:
+def question_id(value: Any) -> Any:
     """Question ids as ints (Stability's 2023 files spell them as strings)."""
     return int(value) if isinstance(value, str) and value.isdigit() else value
 
@@ -446,7 +446,7 @@ def load_questions(protocol: Protocol, data_dir) -> list[dict]:
     if protocol.benchmark == "elyza_tasks_100":
         return [{"question_id": i + 1, "category": "elyza", "turns": [r["input"]], "output": r["output"],
                  "eval_aspect": r["eval_aspect"]} for i, r in enumerate(rows)]
-    return [{**r, "question_id": _qid(r["question_id"])} for r in rows]
+    return [{**r, "question_id": question_id(r["question_id"])} for r in rows]
 
 
 def load_references(protocol: Protocol, data_dir) -> dict[Any, list[str]]:
@@ -456,14 +456,14 @@ def load_references(protocol: Protocol, data_dir) -> dict[Any, list[str]]:
     if protocol.references is None:
         return {}
     rows = _jsonl(_find(data_dir, protocol.references))
-    return {_qid(r["question_id"]): list(r["choices"][0]["turns"]) for r in rows}
+    return {question_id(r["question_id"]): list(r["choices"][0]["turns"]) for r in rows}
 
 
 def load_baseline_answers(protocol: Protocol, data_dir) -> dict[Any, list[str]]:
     """Pairwise: the baseline model's answer turns by question id."""
     if protocol.baseline is None:
         raise UserError(f"Protocol {protocol.name} has no baseline answers (it is not pairwise).")
-    return {_qid(r["question_id"]): list(r["choices"][0]["turns"]) for r in _jsonl(_find(data_dir, protocol.baseline))}
+    return {question_id(r["question_id"]): list(r["choices"][0]["turns"]) for r in _jsonl(_find(data_dir, protocol.baseline))}
 
 
 def load_judge_prompts(protocol: Protocol, data_dir=None) -> dict[str, dict]:
